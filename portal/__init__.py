@@ -1,0 +1,1 @@
+"""Lykta's web application, its data and its command line."""
