@@ -2,14 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from crypto._kdf import ARGON2_MEMLIMIT_MIN, ARGON2_OPSLIMIT_MIN, Argon2Params
-
-
-@pytest.fixture
-def fast_argon2() -> Argon2Params:
-    """The cheapest Argon2id libsodium allows (1 pass over 8 KiB): the one way tests lower the cost."""
-    return Argon2Params("test-fast", opslimit=ARGON2_OPSLIMIT_MIN, memlimit=ARGON2_MEMLIMIT_MIN)
-
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print how many age conformance vectors ran and passed, and how many were skipped by rule (issue 2)."""

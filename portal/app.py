@@ -1,0 +1,120 @@
+"""The application factory. The middleware stack is listed here, in order, and nowhere else.
+
+`create_app(settings)` mounts the resident app at `/` (and, once it exists, the back office at `/staff/`);
+`create_resident_app(settings)` serves the resident side alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from portal import db, i18n
+from portal.csrf import CsrfTokens
+from portal.middleware import AccessLog, BodyLimit, SecurityHeaders
+from portal.sessions import SessionStore
+from portal.settings import Settings
+from portal.submission import mailbox, pages, views
+from portal.submission.replycodes import MailboxDeriver
+from portal.templating import Renderer
+from portal.web import Services, render
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class LanguageConvertor(Convertor[str]):
+    """Matches only the launch languages, so `/de/tip` is a 404 rather than a Swedish page."""
+
+    regex = "|".join(sorted((re.escape(locale.code) for locale in i18n.LOCALES), key=len, reverse=True))
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("lang", LanguageConvertor())
+LANG = "{lang:lang}"
+SMALL_FORM_BYTES = 256 * 1024
+
+
+def _resident_routes() -> list[Route | Mount]:
+    def page(path: str, endpoint: object, methods: tuple[str, ...] = ("GET",)) -> Route:
+        return Route(f"/{LANG}{path}", endpoint, methods=list(methods))  # type: ignore[arg-type]
+
+    return [
+        Route("/", pages.choose_language),
+        Route("/healthz", lambda _request: PlainTextResponse("ok")),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        page("/", pages.home),
+        page("/privacy", pages.privacy),
+        page("/accessibility", pages.accessibility),
+        page("/emergency", pages.emergency),
+        page("/tip", views.tip_form),
+        page("/tip", views.tip_review, ("POST",)),
+        page("/tip/send", views.tip_send, ("POST",)),
+        page("/tip/done", views.tip_done, ("POST",)),
+        page("/followup", mailbox.followup_form),
+        page("/followup", mailbox.followup_login, ("POST",)),
+        page("/mailbox", mailbox.mailbox),
+        page("/mailbox/reply", mailbox.mailbox_reply, ("POST",)),
+        page("/logout", mailbox.logout, ("POST",)),
+    ]
+
+
+def _is_upload(path: str) -> bool:
+    return path.endswith("/tip/send") or path.endswith("/mailbox/reply")
+
+
+async def _not_found(request: Request, _exc: Exception) -> Response:
+    return render(request, "resident/not_found.html", status_code=404)
+
+
+def create_resident_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+    services = services or build_services(settings)
+    middleware = [
+        Middleware(AccessLog),
+        Middleware(SecurityHeaders, onion_address=settings.onion_address),
+        Middleware(
+            BodyLimit,
+            limits=[(_is_upload, settings.max_upload_bytes + 1024 * 1024)],
+            default=SMALL_FORM_BYTES,
+        ),
+    ]
+    app = Starlette(
+        debug=settings.debug,
+        routes=_resident_routes(),
+        middleware=middleware,
+        exception_handlers={404: _not_found},
+    )
+    app.state.services = services
+    return app
+
+
+def build_services(settings: Settings) -> Services:
+    engine = db.make_engine(settings.database_url)
+    services = Services(
+        settings=settings,
+        engine=engine,
+        renderer=Renderer(i18n.load_all()),
+        csrf=CsrfTokens(settings.signing_key),
+        sessions=SessionStore(settings.signing_key),
+    )
+    services.extras["deriver"] = MailboxDeriver(settings)
+    return services
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+    """Lykta in one process: the resident side at `/` (the back office will mount at `/staff/`)."""
+    logging.getLogger("lykta.access").setLevel(logging.INFO)
+    return create_resident_app(settings, services=services)

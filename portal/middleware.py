@@ -1,0 +1,137 @@
+"""Middleware, each a plain ASGI class; `portal.app` lists them in order in one place.
+
+* SecurityHeaders: CSP and friends on every response, no-store on pages, Onion-Location when configured.
+* AccessLog: method, route, status and duration, and nothing that identifies a person: no client
+  address, user agent, referrer or query string (DESIGN 4).
+* BodyLimit: refuse bodies over a per-route limit before they are read, and cut off those that lie.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+access_log = logging.getLogger("lykta.access")
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "script-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    "x-frame-options": "DENY",
+}
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, *, onion_address: str = "") -> None:
+        self.app = app
+        self.onion_address = onion_address
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if not scope["path"].startswith("/static/"):
+                    # Pages may carry a reply code or a tip; no cache, shared or private, may keep them.
+                    headers["cache-control"] = "no-store"
+                if self.onion_address:
+                    headers["onion-location"] = f"http://{self.onion_address}{scope['path']}"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "(unmatched)"
+            access_log.info(
+                "%s %s %d %.1fms", scope["method"], path, status, (time.perf_counter() - started) * 1000
+            )
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+class BodyLimit:
+    """Limit request bodies: `limits` maps a path predicate to a byte limit; the first match wins."""
+
+    def __init__(
+        self, app: ASGIApp, *, limits: Sequence[tuple[Callable[[str], bool], int]], default: int
+    ) -> None:
+        self.app = app
+        self.limits = limits
+        self.default = default
+
+    def limit_for(self, path: str) -> int:
+        for matches, limit in self.limits:
+            if matches(path):
+                return limit
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length")
+        # An over-long declared body fails on its first read, so the view's error page (translated,
+        # with the form kept) answers it, as it answers a body that turns out longer than declared.
+        too_large = declared is not None and (not declared.isdigit() or int(declared) > limit)
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            if too_large:
+                raise BodyTooLargeError()
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLargeError()
+            return message
+
+        await self.app(scope, counting_receive, send)

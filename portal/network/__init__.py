@@ -1,0 +1,1 @@
+"""Organisations, municipalities, desks and the routing table between them."""

@@ -1,0 +1,80 @@
+"""Tips, their recipients, messages and files. Everything a resident wrote is an age envelope here.
+
+In clear: ids, the public case number, times, municipality, category, language, status, routing and the
+tipster's public key (so that desks can answer). Encrypted: the answers, the contact details, every
+message, every file and its name and type (DESIGN 5).
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import LargeBinary, UniqueConstraint
+from sqlmodel import Column, Field, SQLModel
+
+from portal.db import utcnow
+
+STATUSES = ("new", "acknowledged", "in-progress", "closed")
+
+
+class Tip(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=32)
+    case_number: str = Field(max_length=16, unique=True, index=True)
+    created_at: datetime.datetime = Field(default_factory=utcnow, index=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    category: str = Field(max_length=64, index=True)
+    language: str = Field(max_length=16)
+    status: str = Field(default="new", max_length=32, index=True)
+    outcome: str | None = Field(default=None, max_length=64)
+    # The reply code is never stored: only the mailbox id derived from it with the pepper (FORMAT 4).
+    mailbox_id: bytes = Field(sa_column=Column(LargeBinary(32), unique=True, nullable=False))
+    reply_code_kdf: str = Field(max_length=32)
+    tipster_public_key: str = Field(max_length=100)
+    answers: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    contact: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    taken_by_phone: bool = False
+    last_tipster_activity_at: datetime.datetime = Field(default_factory=utcnow)
+    acknowledge_by: datetime.datetime
+    feedback_by: datetime.datetime
+
+
+class TipRecipient(SQLModel, table=True):
+    """A desk the tip was sent or handed over to; its key can open every envelope of the tip."""
+
+    tip_id: str = Field(foreign_key="tip.id", primary_key=True, ondelete="CASCADE")
+    desk_id: int = Field(foreign_key="desk.id", primary_key=True, index=True)
+    reason: str = Field(default="routing", max_length=32)  # routing, consent, legal-basis
+    added_at: datetime.datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=32)
+    tip_id: str = Field(foreign_key="tip.id", index=True, ondelete="CASCADE")
+    author: str = Field(max_length=16)  # tipster or desk
+    desk_id: int | None = Field(default=None, foreign_key="desk.id")
+    created_at: datetime.datetime = Field(default_factory=utcnow)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class StoredFile(SQLModel, table=True):
+    """One uploaded file: its age header here, its nonce and STREAM chunks in FileChunk rows.
+
+    Keeping the header apart means adding a recipient rewrites this one row, never the chunks.
+    """
+
+    id: str = Field(primary_key=True, max_length=32)
+    tip_id: str = Field(foreign_key="tip.id", index=True, ondelete="CASCADE")
+    message_id: str | None = Field(default=None, foreign_key="message.id", ondelete="CASCADE")
+    created_at: datetime.datetime = Field(default_factory=utcnow)
+    header: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    meta: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # name, type and size, sealed
+    chunk_count: int
+
+
+class FileChunk(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("file_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: str = Field(foreign_key="storedfile.id", index=True, ondelete="CASCADE")
+    seq: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

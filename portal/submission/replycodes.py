@@ -1,0 +1,45 @@
+"""Deriving mailbox keys from reply codes, off the event loop and under a cap (DESIGN 3).
+
+Each derivation is one Argon2id run over 64 MiB. A semaphore bounds how many run at once in this process
+(so memory stays bounded: cap x 64 MiB), and a bound on the queue behind it turns a flood into quick
+"busy" answers instead of an ever-growing backlog. The cap is per process; the global guessing budget is
+the rate limit in the database (portal.ratelimit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio.to_thread
+
+import crypto
+from portal.settings import Settings
+
+
+class DerivationBusyError(Exception):
+    """Too many derivations are waiting already; the resident is asked to try again shortly."""
+
+
+class MailboxDeriver:
+    def __init__(
+        self, settings: Settings, *, params: crypto.Argon2Params = crypto.REPLY_CODE_PARAMS_V1
+    ) -> None:
+        self._salt = settings.secrets.instance_salt
+        self._pepper = settings.pepper
+        self.params = params
+        self._running = asyncio.Semaphore(settings.reply_code_concurrency)
+        self._max_waiting = 8 * settings.reply_code_concurrency
+        self._waiting = 0
+
+    def _derive(self, code: crypto.ReplyCode) -> crypto.MailboxKeys:
+        return crypto.derive_mailbox(code, instance_salt=self._salt, pepper=self._pepper, params=self.params)
+
+    async def derive(self, code: crypto.ReplyCode) -> crypto.MailboxKeys:
+        if self._waiting >= self._max_waiting:
+            raise DerivationBusyError()
+        self._waiting += 1
+        try:
+            async with self._running:
+                return await anyio.to_thread.run_sync(self._derive, code)
+        finally:
+            self._waiting -= 1

@@ -1,0 +1,237 @@
+"""Storing tips and messages, and reading a mailbox. The only callers of `crypto` on the resident side.
+
+Every plaintext is sealed with a binding line (FORMAT 2): the answers as ("tip", tip id), contact details
+as ("contact", tip id), a message as ("message", "tip id:message id"), a file as ("file", "tip id:file id")
+and its name and type as ("file-meta", ...). Recipients are always the tip's desks and the tipster key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import secrets
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+import crypto
+from portal.db import utcnow
+from portal.network.models import Desk, Organisation
+from portal.network.services import Recipient
+from portal.submission.forms import TipAnswers
+from portal.submission.models import FileChunk, Message, StoredFile, Tip, TipRecipient
+from portal.submission.uploads import FILE_META_KIND, EncryptedFile, file_subject, new_id
+
+TIP_KIND = "tip"
+CONTACT_KIND = "contact"
+MESSAGE_KIND = "message"
+ACKNOWLEDGE_WITHIN = datetime.timedelta(days=7)
+FEEDBACK_WITHIN = datetime.timedelta(days=91)
+# Case numbers avoid letters and digits that are easy to confuse when read out on the phone.
+_CASE_ALPHABET = "ACDEFHJKLMNPRTUVWXY34679"
+
+
+def new_case_number() -> str:
+    """A public, random case number like "K7M4-XR9T": not sequential, so it reveals no volume."""
+    chars = "".join(secrets.choice(_CASE_ALPHABET) for _ in range(8))
+    return f"{chars[:4]}-{chars[4:]}"
+
+
+def message_subject(tip_id: str, message_id: str) -> str:
+    return f"{tip_id}:{message_id}"
+
+
+def tip_recipients(db: Session, tip: Tip) -> list[crypto.X25519Recipient]:
+    """The keys every envelope of `tip` is sealed to: its desks' and the tipster's."""
+    desks = db.exec(
+        select(Desk)
+        .join(TipRecipient, col(TipRecipient.desk_id) == col(Desk.id))
+        .where(TipRecipient.tip_id == tip.id)
+    )
+    keys = [crypto.X25519Recipient.parse(desk.public_key) for desk in desks]
+    return [*keys, crypto.X25519Recipient.parse(tip.tipster_public_key)]
+
+
+def _store_files(db: Session, *, tip_id: str, message_id: str | None, files: Sequence[EncryptedFile]) -> None:
+    for encrypted in files:
+        rows = encrypted.rows()
+        db.add(
+            StoredFile(
+                id=encrypted.file_id,
+                tip_id=tip_id,
+                message_id=message_id,
+                header=encrypted.header,
+                meta=encrypted.meta,
+                chunk_count=len(rows),
+            )
+        )
+        db.flush()
+        for seq, data in enumerate(rows):
+            db.add(FileChunk(file_id=encrypted.file_id, seq=seq, data=data))
+        db.flush()
+
+
+def store_tip(
+    db: Session,
+    *,
+    tip_id: str,
+    answers: TipAnswers,
+    municipality_id: int,
+    language: str,
+    desks: Sequence[Recipient],
+    keys: crypto.MailboxKeys,
+    kdf: str,
+    files: Sequence[EncryptedFile],
+    taken_by_phone: bool = False,
+) -> Tip:
+    """Write a whole tip in the caller's transaction: the tip, its routing, its files and their chunks."""
+    recipients = [crypto.X25519Recipient.parse(d.public_key) for d in desks] + [
+        keys.tipster_identity.recipient
+    ]
+    now = utcnow()
+    tip = Tip(
+        id=tip_id,
+        case_number=new_case_number(),
+        created_at=now,
+        municipality_id=municipality_id,
+        category=answers.category,
+        language=language,
+        mailbox_id=keys.mailbox_id,
+        reply_code_kdf=kdf,
+        tipster_public_key=str(keys.tipster_identity.recipient),
+        answers=crypto.seal(answers.answers_json(), kind=TIP_KIND, subject=tip_id, recipients=recipients),
+        contact=crypto.seal(
+            answers.contact.encode("utf-8"), kind=CONTACT_KIND, subject=tip_id, recipients=recipients
+        )
+        if answers.contact
+        else None,
+        taken_by_phone=taken_by_phone,
+        last_tipster_activity_at=now,
+        acknowledge_by=now + ACKNOWLEDGE_WITHIN,
+        feedback_by=now + FEEDBACK_WITHIN,
+    )
+    db.add(tip)
+    db.flush()
+    for desk in desks:
+        db.add(TipRecipient(tip_id=tip_id, desk_id=desk.desk_id, reason="routing"))
+    db.flush()
+    _store_files(db, tip_id=tip_id, message_id=None, files=files)
+    return tip
+
+
+def store_message(
+    db: Session,
+    *,
+    tip: Tip,
+    message_id: str,
+    author: str,
+    text: str,
+    files: Sequence[EncryptedFile] = (),
+    desk_id: int | None = None,
+) -> Message:
+    """Add a message (and its files) to a tip's conversation, sealed to the tip's desks and tipster."""
+    message = Message(
+        id=message_id,
+        tip_id=tip.id,
+        author=author,
+        desk_id=desk_id,
+        body=crypto.seal(
+            text.encode("utf-8"),
+            kind=MESSAGE_KIND,
+            subject=message_subject(tip.id, message_id),
+            recipients=tip_recipients(db, tip),
+        ),
+    )
+    db.add(message)
+    db.flush()
+    _store_files(db, tip_id=tip.id, message_id=message_id, files=files)
+    if author == "tipster":
+        tip.last_tipster_activity_at = utcnow()
+        db.add(tip)
+    return message
+
+
+def tip_by_mailbox(db: Session, mailbox_id: bytes) -> Tip | None:
+    return db.exec(select(Tip).where(Tip.mailbox_id == mailbox_id)).first()
+
+
+@dataclasses.dataclass(frozen=True)
+class FileEntry:
+    file_id: str
+    name: str
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversationEntry:
+    author: str  # tipster or desk
+    organisation_name: str | None
+    created_at: datetime.datetime
+    text: str
+    files: tuple[FileEntry, ...]
+
+
+def _file_entries(files: Sequence[StoredFile], identity: crypto.X25519Identity) -> tuple[FileEntry, ...]:
+    entries = []
+    for stored in files:
+        meta = json.loads(
+            crypto.unseal(
+                stored.meta,
+                kind=FILE_META_KIND,
+                subject=file_subject(stored.tip_id, stored.id),
+                identities=[identity],
+            )
+        )
+        entries.append(FileEntry(file_id=stored.id, name=str(meta["name"]), size=int(meta["size"])))
+    return tuple(entries)
+
+
+def read_answers(tip: Tip, identity: crypto.X25519Identity) -> dict[str, str]:
+    answers: dict[str, str] = json.loads(
+        crypto.unseal(tip.answers, kind=TIP_KIND, subject=tip.id, identities=[identity])
+    )
+    return answers
+
+
+def conversation(db: Session, tip: Tip, identity: crypto.X25519Identity) -> list[ConversationEntry]:
+    """The tip's messages, oldest first, decrypted with `identity` (the tipster's or a desk's)."""
+    messages = db.exec(select(Message).where(Message.tip_id == tip.id).order_by(col(Message.created_at)))
+    entries = []
+    for message in messages:
+        files = db.exec(
+            select(StoredFile).where(StoredFile.message_id == message.id).order_by(col(StoredFile.created_at))
+        )
+        organisation_name = None
+        if message.desk_id is not None:
+            desk = db.get(Desk, message.desk_id)
+            organisation = db.get(Organisation, desk.organisation_id) if desk else None
+            organisation_name = organisation.name if organisation else None
+        text = crypto.unseal(
+            message.body,
+            kind=MESSAGE_KIND,
+            subject=message_subject(tip.id, message.id),
+            identities=[identity],
+        )
+        entries.append(
+            ConversationEntry(
+                author=message.author,
+                organisation_name=organisation_name,
+                created_at=message.created_at,
+                text=text.decode("utf-8"),
+                files=_file_entries(list(files), identity),
+            )
+        )
+    return entries
+
+
+def tip_files(db: Session, tip: Tip, identity: crypto.X25519Identity) -> tuple[FileEntry, ...]:
+    files = db.exec(
+        select(StoredFile)
+        .where(StoredFile.tip_id == tip.id, col(StoredFile.message_id).is_(None))
+        .order_by(col(StoredFile.created_at))
+    )
+    return _file_entries(list(files), identity)
+
+
+__all__ = ["new_id"]
