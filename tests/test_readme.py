@@ -14,7 +14,7 @@ def readme_commands() -> list[str]:
 
 def test_readme_has_the_two_setup_commands() -> None:
     run, test = readme_commands()[:2]
-    assert "lykta" in run
+    assert "lykta init" in run and "lykta demo --accounts-json" in run and run.endswith("lykta serve")
     assert "pytest" in test
 
 
