@@ -11,11 +11,12 @@ import contextlib
 import datetime
 import os
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from ._envelope import decrypt_stream, encrypt_stream
-from ._errors import CryptoError
+from ._errors import CryptoError, KeyFormatError
 from ._x25519 import X25519Identity, X25519Recipient, parse_identities, parse_recipients
 
 PROG = "python -m crypto"
@@ -31,31 +32,56 @@ def _input(path: str | None) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def _output(path: str | None, *, private: bool = False) -> Iterator[BinaryIO]:
-    """Write to `path` (or stdout); on any error, remove what was written."""
+def _output(path: str | None) -> Iterator[BinaryIO]:
+    """Write to `path` (or stdout) through a temporary file beside it, renamed over `path` on success.
+
+    On any error the temporary file is removed and `path` is untouched: an existing file survives a failed
+    decrypt, partial plaintext never appears under the final name, and `-o` may name the input file.
+    """
     if path is None or path == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_EXCL if private else 0)
-    fd = os.open(path, flags, 0o600 if private else 0o666)
+    if os.path.exists(path) and not os.path.isfile(path):  # a device or FIFO: write to it directly
+        with open(path, "wb") as f:
+            yield f
+        return
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".crypto-")
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
+        os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(path)
+            os.unlink(temporary)
         raise
+
+
+def _read_key_file(path: str) -> str:
+    # Key files are UTF-8 like age's: comments may hold any text; a key line that is not ASCII fails in
+    # the Bech32 decoder with a KeyFormatError.
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise KeyFormatError(f"{path}: not a UTF-8 text file") from None
 
 
 def _keygen(args: argparse.Namespace) -> None:
     identity = X25519Identity.generate()
     created = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
     text = f"# created: {created}\n# public key: {identity.recipient}\n{identity.to_text()}\n"
-    if args.output is not None and os.path.exists(args.output):
-        raise CryptoError(f"output file {args.output!r} exists; not overwriting a key")
-    with _output(args.output, private=True) as out:
-        out.write(text.encode("ascii"))
+    if args.output is None:
+        sys.stdout.buffer.write(text.encode("ascii"))
+        sys.stdout.buffer.flush()
+    else:
+        try:
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise CryptoError(f"output file {args.output!r} exists; not overwriting a key") from None
+        with os.fdopen(fd, "wb") as out:
+            out.write(text.encode("ascii"))
     if args.output is not None or not sys.stdout.isatty():
         print(f"Public key: {identity.recipient}", file=sys.stderr)
 
@@ -63,8 +89,7 @@ def _keygen(args: argparse.Namespace) -> None:
 def _encrypt(args: argparse.Namespace) -> None:
     recipients = [X25519Recipient.parse(r) for r in args.recipient]
     for path in args.recipients_file:
-        with open(path, encoding="ascii") as f:
-            recipients += parse_recipients(f.read())
+        recipients += parse_recipients(_read_key_file(path))
     if not recipients:
         raise CryptoError("give at least one recipient with -r or -R")
     with _input(args.input) as source, _output(args.output) as sink:
@@ -74,8 +99,7 @@ def _encrypt(args: argparse.Namespace) -> None:
 def _decrypt(args: argparse.Namespace) -> None:
     identities: list[X25519Identity] = []
     for path in args.identity:
-        with open(path, encoding="ascii") as f:
-            identities += parse_identities(f.read())
+        identities += parse_identities(_read_key_file(path))
     with _input(args.input) as source, _output(args.output) as sink:
         decrypt_stream(source, sink, identities)
 

@@ -41,7 +41,11 @@ class StreamEncryptor:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self._buffer = bytearray()
+        # Plaintext not sealed yet: 0 to CHUNK_SIZE bytes, the last chunk unless more data comes. Kept as
+        # `bytes` slices of what the caller pushed, not in a bytearray: a bytearray that is appended to
+        # after a delete from its front is reallocated and copied on every chunk, and at two chunks
+        # (128 KiB) that churn crosses glibc's mmap/trim threshold and costs page faults on every chunk.
+        self._pending = b""
         self._counter = 0
         self._finished = False
 
@@ -53,20 +57,32 @@ class StreamEncryptor:
     def update(self, data: bytes) -> bytes:
         if self._finished:
             raise ValueError("stream already finalized")
-        self._buffer += data
+        data = bytes(data)  # the same object, no copy, when it is bytes already
+        if not data:
+            return b""
         out = []
-        # Keep the last full chunk back: if no more data comes, it is the last chunk and needs the flag.
-        while len(self._buffer) > CHUNK_SIZE:
-            out.append(self._seal(bytes(self._buffer[:CHUNK_SIZE]), last=False))
-            del self._buffer[:CHUNK_SIZE]
+        if self._pending:
+            if len(self._pending) < CHUNK_SIZE:
+                need = CHUNK_SIZE - len(self._pending)
+                self._pending += data[:need]
+                data = data[need:]
+                if not data:
+                    return b""
+            out.append(self._seal(self._pending, last=False))  # more data came: not the last chunk
+            self._pending = b""
+        # Seal every whole chunk of `data` but the one that ends it, which may be the last.
+        held = (len(data) - 1) // CHUNK_SIZE * CHUNK_SIZE
+        for start in range(0, held, CHUNK_SIZE):
+            out.append(self._seal(data[start : start + CHUNK_SIZE], last=False))
+        self._pending = data[held:]  # `data` itself, uncopied, when one chunk was pushed
         return b"".join(out)
 
     def finalize(self) -> bytes:
         if self._finished:
             raise ValueError("stream already finalized")
         self._finished = True
-        last = self._seal(bytes(self._buffer), last=True)
-        self._buffer = bytearray()
+        last = self._seal(self._pending, last=True)
+        self._pending = b""
         return last
 
 
@@ -80,7 +96,7 @@ class StreamDecryptor:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self._buffer = bytearray()
+        self._pending = b""  # less than one encrypted chunk, waiting for the rest
         self._counter = 0
         self._seen_last = False
         self._finished = False
@@ -113,11 +129,21 @@ class StreamDecryptor:
             raise PayloadError()
         if self._seen_last and data:
             raise PayloadError()
-        self._buffer += data
+        data = bytes(data)
         out = []
-        while len(self._buffer) >= ENCRYPTED_CHUNK_SIZE:
-            out.append(self._open_chunk(bytes(self._buffer[:ENCRYPTED_CHUNK_SIZE]), full=True))
-            del self._buffer[:ENCRYPTED_CHUNK_SIZE]
+        if self._pending:
+            need = ENCRYPTED_CHUNK_SIZE - len(self._pending)
+            self._pending += data[:need]
+            data = data[need:]
+            if len(self._pending) < ENCRYPTED_CHUNK_SIZE:
+                return b""
+            out.append(self._open_chunk(self._pending, full=True))
+            self._pending = b""
+        start = 0
+        while len(data) - start >= ENCRYPTED_CHUNK_SIZE:
+            out.append(self._open_chunk(data[start : start + ENCRYPTED_CHUNK_SIZE], full=True))
+            start += ENCRYPTED_CHUNK_SIZE
+        self._pending = data[start:]
         return b"".join(out)
 
     def finalize(self) -> bytes:
@@ -125,12 +151,12 @@ class StreamDecryptor:
         if self._finished:
             raise PayloadError()
         self._finished = True
-        if not self._buffer:
+        if not self._pending:
             if not self._seen_last:
                 raise PayloadError()  # ended without a last chunk
             return b""
-        if len(self._buffer) < TAG_SIZE:
+        if len(self._pending) < TAG_SIZE:
             raise PayloadError()
-        plaintext = self._open_chunk(bytes(self._buffer), full=False)
-        self._buffer = bytearray()
+        plaintext = self._open_chunk(self._pending, full=False)
+        self._pending = b""
         return plaintext

@@ -54,7 +54,10 @@ class X25519Recipient:
 
     @classmethod
     def parse(cls, text: str) -> X25519Recipient:
-        hrp, data = bech32_decode(text.strip())
+        try:
+            hrp, data = bech32_decode(text.strip())
+        except KeyFormatError as error:
+            raise KeyFormatError(f"not an age X25519 recipient ({error})") from None
         if hrp != RECIPIENT_HRP or text.strip() != text.strip().lower():
             raise KeyFormatError("not an age X25519 recipient")
         return cls(data)
@@ -104,7 +107,10 @@ class X25519Identity:
 
     @classmethod
     def parse(cls, text: str) -> X25519Identity:
-        hrp, data = bech32_decode(text.strip())
+        try:
+            hrp, data = bech32_decode(text.strip())
+        except KeyFormatError as error:
+            raise KeyFormatError(f"not an age X25519 identity ({error})") from None
         if hrp != IDENTITY_HRP or text.strip() != text.strip().upper():
             raise KeyFormatError("not an age X25519 identity")
         return cls(data)
