@@ -26,6 +26,8 @@ from portal.settings import Settings
 from portal.submission import mailbox, pages, views
 from portal.submission.replycodes import MailboxDeriver
 from portal.templating import Renderer
+from portal.triage import views as triage_views
+from portal.triage.web import render_staff
 from portal.web import Services, render
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -101,6 +103,42 @@ def create_resident_app(settings: Settings, *, services: Services | None = None)
     return app
 
 
+def _staff_routes() -> list[Route | Mount]:
+    return [
+        Route("/", triage_views.inbox),
+        Route("/login", triage_views.login_form),
+        Route("/login", triage_views.login, methods=["POST"]),
+        Route("/logout", triage_views.logout, methods=["POST"]),
+        Route("/tips/{tip_id:str}", triage_views.tip_view),
+        Route("/tips/{tip_id:str}/reply", triage_views.tip_reply, methods=["POST"]),
+        Route("/tips/{tip_id:str}/note", triage_views.tip_note, methods=["POST"]),
+        Route("/tips/{tip_id:str}/status", triage_views.tip_status, methods=["POST"]),
+        Route("/tips/{tip_id:str}/assign", triage_views.tip_assign, methods=["POST"]),
+        Route("/tips/{tip_id:str}/files/{file_id:str}", triage_views.tip_file),
+    ]
+
+
+async def _staff_not_found(request: Request, _exc: Exception) -> Response:
+    return render_staff(request, "staff/not_found.html", staff=None, status_code=404)
+
+
+def create_staff_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+    """The back office alone (mount it at /staff/), so it can listen on an internal address only."""
+    services = services or build_services(settings)
+    app = Starlette(
+        debug=settings.debug,
+        routes=_staff_routes(),
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(SecurityHeaders, onion_address=""),
+            Middleware(BodyLimit, limits=[], default=SMALL_FORM_BYTES),
+        ],
+        exception_handlers={404: _staff_not_found},
+    )
+    app.state.services = services
+    return app
+
+
 def build_services(settings: Settings) -> Services:
     engine = db.make_engine(settings.database_url)
     services = Services(
@@ -111,10 +149,21 @@ def build_services(settings: Settings) -> Services:
         sessions=SessionStore(settings.signing_key),
     )
     services.extras["deriver"] = MailboxDeriver(settings)
+    services.extras["staff_renderer"] = Renderer(
+        i18n.load_all(domain=i18n.STAFF_DOMAIN), locales=i18n.STAFF_LOCALES
+    )
     return services
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
-    """Lykta in one process: the resident side at `/` (the back office will mount at `/staff/`)."""
+    """Lykta in one process: the back office at `/staff/`, the resident side at `/`."""
     logging.getLogger("lykta.access").setLevel(logging.INFO)
-    return create_resident_app(settings, services=services)
+    services = services or build_services(settings)
+    app = Starlette(
+        routes=[
+            Mount("/staff", app=create_staff_app(settings, services=services)),
+            Mount("", app=create_resident_app(settings, services=services)),
+        ]
+    )
+    app.state.services = services
+    return app

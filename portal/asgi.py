@@ -1,6 +1,6 @@
 """ASGI entry point for servers that take a factory.
 
-    uvicorn --factory portal.asgi:app_from_environment
+uvicorn --factory portal.asgi:app_from_environment
 """
 
 from __future__ import annotations

@@ -63,10 +63,17 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy's own BEGIN take the write lock up front, so two writers queue on busy_timeout
         # instead of failing on a lock upgrade in the middle of a transaction.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         _disable_pysqlite_autobegin(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A read-only session (read_session) begins deferred: it must not hold the write lock while, say, a
+    # large file is streamed to an officer.
+    deferred = conn.get_execution_options().get("lykta_read_only", False)
+    conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def _disable_pysqlite_autobegin(engine: Engine) -> None:
@@ -92,6 +99,16 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A transaction that only reads (never committed); on SQLite it takes no write lock."""
+    with Session(engine.execution_options(lykta_read_only=True), expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
 def alembic_config(url: str) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -106,8 +123,10 @@ def upgrade(url: str, revision: str = "head") -> None:
 def import_models() -> None:
     """Import every module that defines tables, so SQLModel.metadata is complete."""
     import portal.accounts.models
+    import portal.audit.models
     import portal.keyring.models
     import portal.network.models
     import portal.ratelimit
     import portal.sessions
-    import portal.submission.models  # noqa: F401
+    import portal.submission.models
+    import portal.triage.models  # noqa: F401

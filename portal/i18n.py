@@ -45,6 +45,10 @@ LOCALES: tuple[Locale, ...] = (
 )
 DEFAULT_LOCALE = LOCALES[0]
 BY_CODE = {locale.code: locale for locale in LOCALES}
+# The back office speaks the languages of the staff (issue 4), from its own catalog domain.
+STAFF_LOCALES: tuple[Locale, ...] = tuple(BY_CODE[code] for code in ("sv", "en", "fi"))
+RESIDENT_DOMAIN = "messages"
+STAFF_DOMAIN = "staff"
 SOURCE_LANGUAGE = "en"  # msgids are English; the en catalog is the identity
 
 
@@ -53,9 +57,11 @@ def N_(message: str) -> str:
     return message
 
 
-def load_translations(locale: Locale, *, locales_dir: Path = LOCALES_DIR) -> gettext.NullTranslations:
+def load_translations(
+    locale: Locale, *, domain: str = RESIDENT_DOMAIN, locales_dir: Path = LOCALES_DIR
+) -> gettext.NullTranslations:
     """The compiled catalog of `locale`, or the identity for the source language or a missing catalog."""
-    po_path = locales_dir / locale.babel / "LC_MESSAGES" / "messages.po"
+    po_path = locales_dir / locale.babel / "LC_MESSAGES" / f"{domain}.po"
     if locale.code == SOURCE_LANGUAGE or not po_path.exists():
         return gettext.NullTranslations()
     with po_path.open("rb") as f:
@@ -66,8 +72,13 @@ def load_translations(locale: Locale, *, locales_dir: Path = LOCALES_DIR) -> get
     return Translations(buffer)
 
 
-def load_all(*, locales_dir: Path = LOCALES_DIR) -> dict[str, gettext.NullTranslations]:
-    return {locale.code: load_translations(locale, locales_dir=locales_dir) for locale in LOCALES}
+def load_all(
+    *, domain: str = RESIDENT_DOMAIN, locales_dir: Path = LOCALES_DIR
+) -> dict[str, gettext.NullTranslations]:
+    locales = STAFF_LOCALES if domain == STAFF_DOMAIN else LOCALES
+    return {
+        locale.code: load_translations(locale, domain=domain, locales_dir=locales_dir) for locale in locales
+    }
 
 
 def negotiate(accept_language: str | None, *, available: Iterable[Locale] = LOCALES) -> Locale:

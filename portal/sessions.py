@@ -74,9 +74,16 @@ class SessionStore:
         return raw[:_ID_BYTES], raw[_ID_BYTES:]
 
     def open(
-        self, db: Session, cookie: str | None, *, kind: str, idle: datetime.timedelta
+        self,
+        db: Session,
+        cookie: str | None,
+        *,
+        kind: str,
+        idle: datetime.timedelta,
+        absolute: datetime.timedelta | None = None,
     ) -> OpenSession | None:
-        """The session behind `cookie`, touched; None if absent, forged, idle too long or of another kind."""
+        """The session behind `cookie`, touched; None if absent, forged, of another kind, idle too long, or
+        older than `absolute` (an expired session's row is deleted)."""
         parsed = self._parse(cookie) if cookie else None
         if parsed is None:
             return None
@@ -85,7 +92,7 @@ class SessionStore:
         if row is None or row.kind != kind:
             return None
         now = utcnow()
-        if now - row.last_seen_at > idle:
+        if now - row.last_seen_at > idle or (absolute is not None and now - row.created_at > absolute):
             db.delete(row)
             return None
         try:

@@ -47,9 +47,15 @@ def gettext_callables(translations: gettext.NullTranslations) -> dict[str, Any]:
 class Renderer:
     """Renders a template in one locale; the translations of every locale are loaded once."""
 
-    def __init__(self, translations: dict[str, gettext.NullTranslations]) -> None:
+    def __init__(
+        self,
+        translations: dict[str, gettext.NullTranslations],
+        *,
+        locales: tuple[i18n.Locale, ...] = i18n.LOCALES,
+    ) -> None:
         self.env = make_environment()
         self.translations = translations
+        self.locales = locales
 
     def render(
         self,
@@ -63,6 +69,6 @@ class Renderer:
     ) -> HTMLResponse:
         callables = gettext_callables(self.translations[locale.code])
         html = self.env.get_template(template).render(
-            locale=locale, locales=i18n.LOCALES, **callables, **context
+            locale=locale, locales=self.locales, **callables, **context
         )
         return HTMLResponse(html, status_code=status_code, headers=headers, background=background)

@@ -107,6 +107,7 @@ def services(
 ) -> Iterator[Services]:
     built = build_services(settings)
     built.extras["deriver"] = MailboxDeriver(settings, params=fast_argon2)
+    built.extras["keywrap_params"] = fast_argon2
     yield built
     built.engine.dispose()
 

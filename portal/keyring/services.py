@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 import crypto
+from portal.accounts.models import DeskMembership
 from portal.keyring.models import DeskKeyGrant
 from portal.network.models import Desk, Organisation
 
@@ -61,3 +62,23 @@ def open_grant(grant: DeskKeyGrant, desk: Desk, holder: crypto.X25519Identity) -
         grant.envelope, kind=DESK_KEY_KIND, subject=desk_key_subject(desk), identities=[holder]
     )
     return crypto.X25519Identity.parse(text.decode("ascii"))
+
+
+def unlock_desks(
+    db: Session, *, staff_id: int, personal: crypto.X25519Identity
+) -> dict[int, crypto.X25519Identity]:
+    """Every desk key granted to this staff member, opened with their personal key: their reach."""
+    rows = db.exec(
+        select(DeskKeyGrant, Desk)
+        .join(Desk, col(Desk.id) == col(DeskKeyGrant.desk_id))
+        .join(
+            DeskMembership,
+            (col(DeskMembership.desk_id) == col(Desk.id)) & (col(DeskMembership.staff_id) == staff_id),
+        )
+        .where(DeskKeyGrant.staff_id == staff_id)
+    )
+    unlocked: dict[int, crypto.X25519Identity] = {}
+    for grant, desk in rows:
+        if desk.id is not None:
+            unlocked[desk.id] = open_grant(grant, desk, personal)
+    return unlocked

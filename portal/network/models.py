@@ -34,6 +34,8 @@ class Desk(SQLModel, table=True):
     # The desk key exists from the moment the desk does, so a tip can always be delivered.
     public_key: str = Field(max_length=100)
     retention_days: int = 730
+    # Send the tipster an automatic "we have received your tip" message as soon as it arrives.
+    auto_acknowledge: bool = False
     created_at: datetime.datetime = Field(default_factory=utcnow)
 
 

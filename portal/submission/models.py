@@ -33,6 +33,9 @@ class Tip(SQLModel, table=True):
     answers: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     contact: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     taken_by_phone: bool = False
+    assignee_id: int | None = Field(default=None, foreign_key="staffaccount.id", index=True)
+    acknowledged_at: datetime.datetime | None = None
+    closed_at: datetime.datetime | None = None
     last_tipster_activity_at: datetime.datetime = Field(default_factory=utcnow)
     acknowledge_by: datetime.datetime
     feedback_by: datetime.datetime

@@ -59,7 +59,8 @@ def send_tip(
     sent = client.post(
         f"/{lang}/tip/send",
         data={**answers, "csrf": token, "confirm": "yes"},
-        files=multipart_files or None,
+        # A browser sends an empty file part when no file is chosen; the body is multipart either way.
+        files=multipart_files or [("files", ("", b"", "application/octet-stream"))],
     )
     assert sent.status_code == 200, sent.text
     return element_text(sent.text, "reply-code"), element_text(sent.text, "case-number")

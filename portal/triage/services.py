@@ -1,0 +1,404 @@
+"""The back office's work on tips: the inbox, opening a tip, replies, notes, status and assignment.
+
+Reach is decided by keys, not by flags: a staff member sees the tips of the desks whose key they hold
+(a grant they can open, plus membership). An administrator without a grant therefore has no tip to
+list and no key to open one with. Every action is written to the audit log in the same transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import io
+import json
+from collections.abc import Iterator, Mapping, Sequence
+
+from sqlalchemy import and_, func, or_
+from sqlmodel import Session, col, select
+
+import crypto
+from portal.accounts.models import StaffAccount
+from portal.audit import log as audit
+from portal.db import utcnow
+from portal.i18n import N_
+from portal.network.models import Desk, Municipality
+from portal.submission import services as tips
+from portal.submission.models import FileChunk, StoredFile, Tip, TipRecipient
+from portal.submission.uploads import FILE_KIND, FILE_META_KIND, file_subject
+from portal.triage.models import TipNote, TipRead
+
+PAGE_SIZE = 50
+NOTE_KIND = "note"
+STATUS_LABELS = {
+    "new": N_("New"),
+    "acknowledged": N_("Acknowledged"),
+    "in-progress": N_("In progress"),
+    "closed": N_("Closed"),
+}
+OUTCOME_LABELS = {
+    "passed-to-investigation": N_("Passed on to an investigation"),
+    "action-taken": N_("Action taken (supervision, repayment, other)"),
+    "no-action": N_("No action possible"),
+    "unfounded": N_("Unfounded"),
+    "duplicate": N_("Duplicate of another tip"),
+}
+STATUSES = tuple(STATUS_LABELS)
+OUTCOMES = tuple(OUTCOME_LABELS)
+SORTS = {
+    "newest": col(Tip.created_at).desc(),
+    "oldest": col(Tip.created_at).asc(),
+    "acknowledge-by": col(Tip.acknowledge_by).asc(),
+    "feedback-by": col(Tip.feedback_by).asc(),
+}
+
+
+class NotAllowedError(Exception):
+    """The staff member holds no key for this tip (or it does not exist: the two look the same)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InboxFilter:
+    status: str = ""
+    category: str = ""
+    municipality: str = ""
+    assignee: str = ""  # "", "me", "none"
+    deadline: str = ""  # "", "acknowledge-overdue", "feedback-overdue", "due-soon"
+    desk: int | None = None
+    sort: str = "newest"
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> InboxFilter:
+        def choice(name: str, allowed: Sequence[str]) -> str:
+            value = query.get(name, "")
+            return value if value in allowed else ""
+
+        try:
+            page = max(1, min(10_000, int(query.get("page", "1"))))
+        except ValueError:
+            page = 1
+        try:
+            desk = int(query["desk"]) if query.get("desk") else None
+        except ValueError:
+            desk = None
+        return cls(
+            status=choice("status", STATUSES),
+            category=query.get("category", "")[:64],
+            municipality=query.get("municipality", "")[:64],
+            assignee=choice("assignee", ("me", "none")),
+            deadline=choice("deadline", ("acknowledge-overdue", "feedback-overdue", "due-soon")),
+            desk=desk,
+            sort=query.get("sort", "newest") if query.get("sort", "newest") in SORTS else "newest",
+            page=page,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class InboxRow:
+    tip: Tip
+    municipality_name: str
+    unread: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class InboxPage:
+    rows: list[InboxRow]
+    total: int
+    page: int
+    pages: int
+    counts_per_desk: dict[int, int]
+
+
+def inbox(db: Session, *, staff_id: int, desk_ids: Sequence[int], filters: InboxFilter) -> InboxPage:
+    """One page of the tips routed to `desk_ids`, filtered and sorted in the database."""
+    desks = [d for d in desk_ids if filters.desk is None or d == filters.desk]
+    reachable = select(TipRecipient.tip_id).where(col(TipRecipient.desk_id).in_(desks or [-1]))
+    conditions = [col(Tip.id).in_(reachable)]
+    now = utcnow()
+    if filters.status:
+        conditions.append(Tip.status == filters.status)
+    if filters.category:
+        conditions.append(Tip.category == filters.category)
+    if filters.municipality:
+        conditions.append(Municipality.code == filters.municipality)
+    if filters.assignee == "me":
+        conditions.append(Tip.assignee_id == staff_id)
+    elif filters.assignee == "none":
+        conditions.append(col(Tip.assignee_id).is_(None))
+    if filters.deadline == "acknowledge-overdue":
+        conditions += [Tip.status == "new", col(Tip.acknowledge_by) < now]
+    elif filters.deadline == "feedback-overdue":
+        conditions += [Tip.status != "closed", col(Tip.feedback_by) < now]
+    elif filters.deadline == "due-soon":
+        soon = now + datetime.timedelta(days=2)
+        conditions.append(
+            or_(
+                and_(Tip.status == "new", col(Tip.acknowledge_by) < soon),
+                and_(Tip.status != "closed", col(Tip.feedback_by) < soon),
+            )
+        )
+    base = (
+        select(Tip, Municipality.name, TipRead.read_at)
+        .join(Municipality, col(Municipality.id) == col(Tip.municipality_id))
+        .outerjoin(TipRead, and_(col(TipRead.tip_id) == col(Tip.id), col(TipRead.staff_id) == staff_id))
+    )
+    total = db.exec(
+        select(func.count())
+        .select_from(Tip)
+        .join(Municipality, col(Municipality.id) == col(Tip.municipality_id))
+        .where(*conditions)
+    ).one()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(filters.page, pages)
+    rows = db.exec(
+        base.where(*conditions)
+        .order_by(SORTS[filters.sort], col(Tip.id))
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    counts = dict(
+        db.exec(
+            select(TipRecipient.desk_id, func.count())
+            .join(Tip, col(Tip.id) == col(TipRecipient.tip_id))
+            .where(col(TipRecipient.desk_id).in_(desk_ids or [-1]), Tip.status != "closed")
+            .group_by(col(TipRecipient.desk_id))
+        ).all()
+    )
+    return InboxPage(
+        rows=[
+            InboxRow(
+                tip=tip,
+                municipality_name=name,
+                unread=read_at is None or read_at < tip.last_tipster_activity_at,
+            )
+            for tip, name, read_at in rows
+        ],
+        total=total,
+        page=page,
+        pages=pages,
+        counts_per_desk=counts,
+    )
+
+
+def reachable_tip(
+    db: Session, tip_id: str, desk_keys: Mapping[int, crypto.X25519Identity]
+) -> tuple[Tip, list[int]]:
+    """The tip and the ids of its desks this person holds keys for; NotAllowedError if none."""
+    tip = db.get(Tip, tip_id[:32])
+    if tip is None:
+        raise NotAllowedError()
+    desk_ids = list(db.exec(select(TipRecipient.desk_id).where(TipRecipient.tip_id == tip.id)))
+    mine = [d for d in desk_ids if d in desk_keys]
+    if not mine:
+        raise NotAllowedError()
+    return tip, mine
+
+
+@dataclasses.dataclass(frozen=True)
+class NoteEntry:
+    author: str
+    created_at: datetime.datetime
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenedTip:
+    tip: Tip
+    answers: dict[str, str]
+    contact: str | None
+    files: tuple[tips.FileEntry, ...]
+    conversation: list[tips.ConversationEntry]
+    notes: list[NoteEntry]
+    desks: list[Desk]
+    municipality_name: str
+
+
+def open_tip(
+    db: Session, *, tip_id: str, staff_id: int, actor: str, desk_keys: Mapping[int, crypto.X25519Identity]
+) -> OpenedTip:
+    """Decrypt a tip for reading, mark it read for this officer, and audit the opening."""
+    tip, mine = reachable_tip(db, tip_id, desk_keys)
+    identity = desk_keys[mine[0]]
+    contact = (
+        crypto.unseal(tip.contact, kind=tips.CONTACT_KIND, subject=tip.id, identities=[identity]).decode(
+            "utf-8"
+        )
+        if tip.contact
+        else None
+    )
+    notes = []
+    for note in db.exec(select(TipNote).where(TipNote.tip_id == tip.id).order_by(col(TipNote.created_at))):
+        author = db.get(StaffAccount, note.staff_id)
+        text = crypto.unseal(note.body, kind=NOTE_KIND, subject=f"{tip.id}:{note.id}", identities=[identity])
+        notes.append(
+            NoteEntry(
+                author=author.username if author else "?",
+                created_at=note.created_at,
+                text=text.decode("utf-8"),
+            )
+        )
+    desks = list(
+        db.exec(
+            select(Desk)
+            .join(TipRecipient, col(TipRecipient.desk_id) == col(Desk.id))
+            .where(TipRecipient.tip_id == tip.id)
+        )
+    )
+    municipality = db.get(Municipality, tip.municipality_id)
+    read = db.get(TipRead, (tip.id, staff_id))
+    if read is None:
+        db.add(TipRead(tip_id=tip.id, staff_id=staff_id))
+    else:
+        read.read_at = utcnow()
+        db.add(read)
+    audit.record(db, "tip.opened", actor=actor, tip_id=tip.id)
+    return OpenedTip(
+        tip=tip,
+        answers=tips.read_answers(tip, identity),
+        contact=contact,
+        files=tips.tip_files(db, tip, identity)
+        + tuple(f for e in tips.conversation(db, tip, identity) for f in e.files),
+        conversation=tips.conversation(db, tip, identity),
+        notes=notes,
+        desks=desks,
+        municipality_name=municipality.name if municipality else "",
+    )
+
+
+def reply(
+    db: Session,
+    *,
+    tip_id: str,
+    text: str,
+    desk_id: int | None,
+    actor: str,
+    desk_keys: Mapping[int, crypto.X25519Identity],
+) -> None:
+    """A desk's message to the tipster, sealed to the tipster key and the tip's desks."""
+    tip, mine = reachable_tip(db, tip_id, desk_keys)
+    chosen = desk_id if desk_id in mine else mine[0]
+    tips.store_message(db, tip=tip, message_id=tips.new_id(), author="desk", text=text, desk_id=chosen)
+    audit.record(db, "tip.replied", actor=actor, tip_id=tip.id, desk_id=chosen)
+
+
+def add_note(
+    db: Session,
+    *,
+    tip_id: str,
+    text: str,
+    staff_id: int,
+    actor: str,
+    desk_keys: Mapping[int, crypto.X25519Identity],
+) -> None:
+    """An internal note, sealed to the tip's desks only (never the tipster key)."""
+    tip, _mine = reachable_tip(db, tip_id, desk_keys)
+    desk_recipients = tips.tip_recipients(db, tip)[:-1]  # the last is the tipster's: left out on purpose
+    note_id = tips.new_id()
+    db.add(
+        TipNote(
+            id=note_id,
+            tip_id=tip.id,
+            staff_id=staff_id,
+            body=crypto.seal(
+                text.encode("utf-8"),
+                kind=NOTE_KIND,
+                subject=f"{tip.id}:{note_id}",
+                recipients=desk_recipients,
+            ),
+        )
+    )
+    audit.record(db, "tip.noted", actor=actor, tip_id=tip.id)
+
+
+def set_status(
+    db: Session,
+    *,
+    tip_id: str,
+    status: str,
+    outcome: str | None,
+    actor: str,
+    desk_keys: Mapping[int, crypto.X25519Identity],
+) -> None:
+    if status not in STATUSES or (status == "closed" and outcome not in OUTCOMES):
+        raise ValueError("unknown status or outcome")
+    tip, _mine = reachable_tip(db, tip_id, desk_keys)
+    now = utcnow()
+    tip.status = status
+    tip.outcome = outcome if status == "closed" else None
+    if status != "new" and tip.acknowledged_at is None:
+        tip.acknowledged_at = now
+    tip.closed_at = now if status == "closed" else None
+    db.add(tip)
+    audit.record(
+        db, "tip.status", actor=actor, tip_id=tip.id, detail={"status": status, "outcome": tip.outcome}
+    )
+
+
+def assign(
+    db: Session,
+    *,
+    tip_id: str,
+    assignee_id: int | None,
+    actor: str,
+    desk_keys: Mapping[int, crypto.X25519Identity],
+) -> None:
+    tip, _mine = reachable_tip(db, tip_id, desk_keys)
+    tip.assignee_id = assignee_id
+    db.add(tip)
+    audit.record(db, "tip.assigned", actor=actor, tip_id=tip.id, detail={"assignee": assignee_id})
+
+
+class _StoredPayload(io.RawIOBase):
+    """A stored file's header, nonce and chunks read as one stream, one database row at a time."""
+
+    def __init__(self, db: Session, stored: StoredFile) -> None:
+        self._db = db
+        self._file_id = stored.id
+        self._pending = stored.header
+        self._next_seq = 0
+        self._count = stored.chunk_count
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._pending and self._next_seq < self._count:
+            row = self._db.exec(
+                select(FileChunk.data).where(
+                    FileChunk.file_id == self._file_id, FileChunk.seq == self._next_seq
+                )
+            ).one()
+            self._pending = row
+            self._next_seq += 1
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def open_file(
+    db: Session,
+    *,
+    tip_id: str,
+    file_id: str,
+    actor: str | None,
+    desk_keys: Mapping[int, crypto.X25519Identity],
+) -> tuple[dict[str, object], Iterator[bytes]]:
+    """A file's metadata and its plaintext as verified chunks, read row by row (constant memory).
+
+    The download is audited as `actor`'s; None reads without recording (the caller recorded it already).
+
+    Each STREAM chunk is authenticated before it is yielded; a cut or altered file raises on the way.
+    """
+    tip, mine = reachable_tip(db, tip_id, desk_keys)
+    stored = db.get(StoredFile, file_id[:32])
+    if stored is None or stored.tip_id != tip.id:
+        raise NotAllowedError()
+    identity = desk_keys[mine[0]]
+    subject = file_subject(tip.id, stored.id)
+    meta = json.loads(crypto.unseal(stored.meta, kind=FILE_META_KIND, subject=subject, identities=[identity]))
+    payload = io.BufferedReader(_StoredPayload(db, stored), buffer_size=crypto.CHUNK_SIZE + 16)
+    chunks = crypto.strip_binding(crypto.decrypt_chunks(payload, [identity]), kind=FILE_KIND, subject=subject)
+    if actor is not None:
+        audit.record(db, "file.downloaded", actor=actor, tip_id=tip.id, detail={"file": stored.id})
+    return meta, chunks

@@ -1,0 +1,115 @@
+"""An officer logs in with passphrase and TOTP, reads a tip routed to their desk, answers it; the tipster
+reads the answer. Officers of other desks and administrators without a grant see nothing."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyotp
+from starlette.testclient import TestClient
+
+from portal.web import Services
+from tests.portal.submission.test_flow import ANSWERS, form_token, send_tip
+
+
+def account(demo_accounts: dict[str, Any], *, desk: str | None = None, role: str | None = None) -> dict[str, Any]:
+    for candidate in demo_accounts["accounts"]:
+        if (desk is None or desk in candidate["desks"]) and (role is None or candidate["role"] == role):
+            return candidate  # type: ignore[no-any-return]
+    raise LookupError((desk, role))
+
+
+def staff_login(client: TestClient, who: dict[str, Any], *, code: str | None = None) -> Any:
+    page = client.get("/staff/login")
+    return client.post(
+        "/staff/login",
+        data={
+            "username": who["username"],
+            "passphrase": who["password"],
+            "code": code or pyotp.TOTP(who["totp_secret"]).now(),
+            "csrf": form_token(page.text, "/staff/login"),
+        },
+    )
+
+
+def tip_desks(services: Services, case_number: str) -> list[str]:
+    from sqlmodel import select
+
+    from portal.db import session_scope
+    from portal.network.models import Desk
+    from portal.submission.models import Tip, TipRecipient
+
+    with session_scope(services.engine) as db:
+        tip = db.exec(select(Tip).where(Tip.case_number == case_number)).one()
+        return [d.code for d in db.exec(select(Desk).join(TipRecipient).where(TipRecipient.tip_id == tip.id))]
+
+
+def test_officer_reads_and_answers_a_tip(client: TestClient, services: Services, demo_accounts: dict[str, Any]) -> None:
+    code, case_number = send_tip(client, "sv", {**ANSWERS, "category": "other"}, [("foto.bin", b"C" * 70_000)])
+    desk = tip_desks(services, case_number)[0]
+    officer = account(demo_accounts, desk=desk)
+    inbox = staff_login(client, officer)
+    assert inbox.status_code == 200
+    assert case_number in inbox.text
+    link = re.search(r'href="(/staff/tips/[0-9a-f]{32})"', inbox.text)
+    assert link
+    tip = client.get(link.group(1))
+    assert ANSWERS["what"] in tip.text
+    download = re.search(r'href="(/staff/tips/[0-9a-f]{32}/files/[0-9a-f]{32})"', tip.text)
+    assert download
+    file_response = client.get(download.group(1))
+    assert file_response.content == b"C" * 70_000
+    assert file_response.headers["content-disposition"].startswith("attachment;")
+    answered = client.post(
+        f"{link.group(1)}/reply",
+        data={"text": "Tack! Vilken tid på kvällen?", "csrf": form_token(tip.text, f"{link.group(1)}/reply")},
+    )
+    assert "Tack! Vilken tid på kvällen?" in answered.text
+
+    # The tipster logs in with the reply code and reads the answer.
+    client.cookies.clear()
+    login = client.get("/sv/followup")
+    mailbox = client.post("/sv/followup", data={"reply_code": code, "csrf": form_token(login.text, "/sv/followup")})
+    assert "Tack! Vilken tid på kvällen?" in mailbox.text
+
+
+def test_other_desks_and_administrators_see_nothing(
+    client: TestClient, services: Services, demo_accounts: dict[str, Any]
+) -> None:
+    _code, case_number = send_tip(client, "sv", {**ANSWERS, "category": "other"}, [])
+    desks = tip_desks(services, case_number)
+    outsider = next(a for a in demo_accounts["accounts"] if a["desks"] and not set(a["desks"]) & set(desks))
+    administrator = account(demo_accounts, role="administrator")
+    insider = account(demo_accounts, desk=desks[0])
+    staff_login(client, insider)
+    tip_url = re.search(r'href="(/staff/tips/[0-9a-f]{32})"', client.get("/staff/").text)
+    assert tip_url
+    for who in (outsider, administrator):
+        client.cookies.clear()
+        inbox = staff_login(client, who)
+        assert case_number not in inbox.text
+        response = client.get(tip_url.group(1))
+        assert response.status_code == 404
+        assert ANSWERS["what"] not in response.text
+
+
+def test_a_totp_code_cannot_be_replayed(client: TestClient, demo_accounts: dict[str, Any]) -> None:
+    officer = account(demo_accounts, role="officer")
+    code = pyotp.TOTP(officer["totp_secret"]).now()
+    assert staff_login(client, officer, code=code).url.path == "/staff/"
+    client.cookies.clear()
+    again = staff_login(client, officer, code=code)
+    assert again.status_code == 400
+    assert "/staff/login" in again.text
+
+
+def test_logout_ends_the_session_for_a_copied_cookie(client: TestClient, demo_accounts: dict[str, Any]) -> None:
+    officer = account(demo_accounts, role="officer")
+    inbox = staff_login(client, officer)
+    stolen = dict(client.cookies)
+    client.post("/staff/logout", data={"csrf": form_token(inbox.text, "/staff/logout")})
+    client.cookies.clear()
+    for name, value in stolen.items():
+        client.cookies.set(name, value)
+    assert client.get("/staff/", follow_redirects=False).status_code == 303
