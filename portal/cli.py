@@ -102,3 +102,26 @@ def serve(host: str, port: int, workers: int) -> None:
         proxy_headers=False,
         log_config=None,
     )
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the whole chain; name the first entry that is edited, missing or out of order."""
+    from portal.audit.log import verify
+
+    settings = _settings_or_exit()
+    engine = db.make_nullpool_engine(settings.database_url)
+    with db.read_session(engine) as session:
+        verdict = verify(session)
+    if verdict.ok:
+        click.echo(f"The audit log is intact: {verdict.entries} entries.")
+        return
+    raise click.ClickException(
+        f"The audit log is broken at entry {verdict.first_broken}: {verdict.reason} "
+        f"({verdict.entries} entries before it are intact)."
+    )

@@ -30,11 +30,10 @@ def entry_hash(entry: AuditEntry) -> bytes:
 
 
 def _head(db: Session) -> AuditHead:
+    """The chain head, locked until the transaction ends: appenders in other processes wait here."""
     head = db.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        db.add(head)
-        db.flush()
+    if head is None:  # the migration creates it; this only matters for a database made otherwise
+        raise RuntimeError("audit head missing: run `lykta init` to migrate the database")
     return head
 
 

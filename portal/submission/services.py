@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from sqlmodel import Session, col, select
 
 import crypto
+from portal.audit import log as audit
 from portal.db import utcnow
 from portal.network.models import Desk, Organisation
 from portal.network.services import Recipient
@@ -117,6 +118,7 @@ def store_tip(
         db.add(TipRecipient(tip_id=tip_id, desk_id=desk.desk_id, reason="routing"))
     db.flush()
     _store_files(db, tip_id=tip_id, message_id=None, files=files)
+    audit.record(db, "tip.received", actor="tipster", tip_id=tip_id, detail={"files": len(files)})
     return tip
 
 
@@ -149,6 +151,7 @@ def store_message(
     if author == "tipster":
         tip.last_tipster_activity_at = utcnow()
         db.add(tip)
+        audit.record(db, "tip.tipster-message", actor="tipster", tip_id=tip.id, detail={"files": len(files)})
     return message
 
 

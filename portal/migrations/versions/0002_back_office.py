@@ -46,6 +46,10 @@ def upgrade() -> None:
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audithead")),
     )
+    # The chain head exists from the start, so concurrent first appends lock it instead of racing to create it.
+    op.execute(
+        sa.text("INSERT INTO audithead (id, seq, hash) VALUES (1, 0, :genesis)").bindparams(genesis=bytes(32))
+    )
     op.create_table(
         "cannedreply",
         sa.Column("id", sa.Integer(), nullable=False),

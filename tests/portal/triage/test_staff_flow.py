@@ -10,7 +10,7 @@ import pyotp
 from starlette.testclient import TestClient
 
 from portal.web import Services
-from tests.portal.submission.test_flow import ANSWERS, form_token, send_tip
+from tests.portal.submission.browser import ANSWERS, form_token, send_tip
 
 
 def account(demo_accounts: dict[str, Any], *, desk: str | None = None, role: str | None = None) -> dict[str, Any]:
