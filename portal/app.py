@@ -19,7 +19,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from portal import db, i18n
+from portal.accounts import routes as accounts_routes
+from portal.admin import routes as admin_routes
 from portal.csrf import CsrfTokens
+from portal.keyring import routes as keyring_routes
 from portal.middleware import AccessLog, BodyLimit, SecurityHeaders
 from portal.sessions import SessionStore
 from portal.settings import Settings
@@ -104,7 +107,10 @@ def create_resident_app(settings: Settings, *, services: Services | None = None)
 
 
 def _staff_routes() -> list[Route | Mount]:
+    # Each back-office section lists its own routes; the core (login, inbox, tips) is here.
+    sections = [*accounts_routes.ROUTES, *keyring_routes.ROUTES, *admin_routes.ROUTES]
     return [
+        *sections,
         Route("/", triage_views.inbox),
         Route("/login", triage_views.login_form),
         Route("/login", triage_views.login, methods=["POST"]),

@@ -1,0 +1,1 @@
+"""Administration: organisations, municipalities, desks, routing, staff and retention; never tip content."""
