@@ -73,6 +73,7 @@ def _resident_routes() -> list[Route | Mount]:
         page("/followup", mailbox.followup_login, ("POST",)),
         page("/mailbox", mailbox.mailbox),
         page("/mailbox/reply", mailbox.mailbox_reply, ("POST",)),
+        page("/mailbox/consent", mailbox.mailbox_consent, ("POST",)),
         page("/logout", mailbox.logout, ("POST",)),
     ]
 
@@ -120,6 +121,7 @@ def _staff_routes() -> list[Route | Mount]:
         Route("/tips/{tip_id:str}/note", triage_views.tip_note, methods=["POST"]),
         Route("/tips/{tip_id:str}/status", triage_views.tip_status, methods=["POST"]),
         Route("/tips/{tip_id:str}/assign", triage_views.tip_assign, methods=["POST"]),
+        Route("/tips/{tip_id:str}/handover", triage_views.tip_handover, methods=["POST"]),
         Route("/tips/{tip_id:str}/files/{file_id:str}", triage_views.tip_file),
     ]
 

@@ -15,7 +15,13 @@ from portal.settings import Settings
 from portal.templating import Renderer
 
 LANGUAGE_COOKIE = "lykta_lang"
-GET_PAGE_FOR = {"tip/send": "tip", "tip/done": "", "mailbox/reply": "mailbox", "logout": "followup"}
+GET_PAGE_FOR = {
+    "tip/send": "tip",
+    "tip/done": "",
+    "mailbox/reply": "mailbox",
+    "mailbox/consent": "mailbox",
+    "logout": "followup",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +41,9 @@ def services(request: Request) -> Services:
 
 
 def locale_of(request: Request) -> i18n.Locale:
-    return i18n.BY_CODE.get(request.path_params.get("lang", ""), i18n.DEFAULT_LOCALE)
+    """The locale the path names: the matched `{lang}`, or on an unmatched path (a 404) its first segment."""
+    code = request.path_params.get("lang") or request.url.path.strip("/").split("/", 1)[0]
+    return i18n.BY_CODE.get(code, i18n.DEFAULT_LOCALE)
 
 
 def csrf_cookie(request: Request) -> tuple[str, bool]:

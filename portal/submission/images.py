@@ -34,8 +34,14 @@ The errors carry a fixed message and no cause or context: Pillow's messages can 
 from __future__ import annotations
 
 import io
+import logging
 
 from PIL import Image, ImageOps, JpegImagePlugin
+
+# Pillow logs the metadata it parses at DEBUG level, values included (TiffImagePlugin: "Tag 271, Type: 2,
+# Value: ..."): a server run with debug logging would write a photo's camera, serial number and position
+# to its log (DESIGN 4). Its loggers stay at INFO whatever the root level is.
+logging.getLogger("PIL").setLevel(logging.INFO)
 
 # The caller buffers at most this many bytes of a photo in memory to clean it. A larger photo can only be
 # sent with "keep the original file" ticked; otherwise the caller shows a translated error.

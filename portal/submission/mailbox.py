@@ -32,6 +32,7 @@ from portal.formdata import (
 from portal.i18n import N_
 from portal.middleware import BodyTooLargeError
 from portal.sessions import OpenSession
+from portal.submission import handovers
 from portal.submission import services as tips
 from portal.submission.models import Tip
 from portal.submission.replycodes import DerivationBusyError
@@ -44,6 +45,7 @@ SESSION_KIND = "tipster"
 PURPOSE_LOGIN = "followup-login"
 PURPOSE_REPLY = "mailbox-reply"
 PURPOSE_LOGOUT = "mailbox-logout"
+PURPOSE_CONSENT = "mailbox-consent"
 FOLLOWUP_BUCKET = "followup"
 MAX_MESSAGE_CHARS = 10_000
 
@@ -58,6 +60,8 @@ ERROR_MESSAGE_TOO_LONG = N_("This text is too long. Please shorten it to at most
 ERROR_TOO_LARGE = N_("What you sent is too large. Files may be at most %(limit)s MB together.")
 NOTICE_LOGGED_OUT = N_("You have logged out. Keep your reply code to come back later.")
 NOTICE_SENT = N_("Your message has been sent.")
+NOTICE_SHARED = N_("Thank you. The authority you agreed to can now read your tip.")
+NOTICE_NOT_SHARED = N_("Thank you. Your tip will not be shared with that authority.")
 
 # What the tipster sees for each status: plain words, not workflow jargon.
 STATUS_TEXT = {
@@ -147,12 +151,14 @@ def _mailbox_page(
         answers = tips.read_answers(tip, identity)
         entries = tips.conversation(db, tip, identity)
         files = tips.tip_files(db, tip, identity)
+        requests = handovers.pending_requests(db, tip)
     settings = services(request).settings
     return render(
         request,
         "resident/mailbox.html",
         status_code=status_code,
-        purposes=(PURPOSE_REPLY, PURPOSE_LOGOUT),
+        purposes=(PURPOSE_REPLY, PURPOSE_LOGOUT, PURPOSE_CONSENT),
+        consent_requests=requests,
         tip=tip,
         status_text=STATUS_TEXT.get(tip.status, STATUS_TEXT["new"]),
         answers=answers,
@@ -264,3 +270,25 @@ async def logout(request: Request) -> Response:
     response = login_page(request, notice=NOTICE_LOGGED_OUT)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+async def mailbox_consent(request: Request) -> Response:
+    """The tipster's answer to a request to share the tip with another desk."""
+    session = _open_session(request)
+    if session is None:
+        return RedirectResponse(f"/{locale_of(request).code}/followup", status_code=303)
+    try:
+        raw = parse_urlencoded(await request.body())
+        check_csrf(request, raw.get("csrf"), purpose=PURPOSE_CONSENT)
+        request_id = int(raw.get("request", ""))
+    except (FormError, CsrfError, BodyTooLargeError, ValueError):
+        return _mailbox_page(request, session, status_code=400, error=ERROR_EXPIRED)
+    approve = raw.get("decision") == "approve"
+    with session_scope(services(request).engine) as db:
+        tip = db.get(Tip, session.subject)
+        decided = tip is not None and handovers.decide(
+            db, tip=tip, request_id=request_id, approve=approve, tipster=crypto.X25519Identity(session.secret)
+        )
+    if not decided:
+        return _mailbox_page(request, session, status_code=400, error=ERROR_EXPIRED)
+    return _mailbox_page(request, session, notice=NOTICE_SHARED if approve else NOTICE_NOT_SHARED)

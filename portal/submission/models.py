@@ -81,3 +81,19 @@ class FileChunk(SQLModel, table=True):
     file_id: str = Field(foreign_key="storedfile.id", index=True, ondelete="CASCADE")
     seq: int
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class HandOver(SQLModel, table=True):
+    """A request to let another desk read a tip: on the tipster's consent, or on a recorded legal basis."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tip_id: str = Field(foreign_key="tip.id", index=True, ondelete="CASCADE")
+    from_desk_id: int = Field(foreign_key="desk.id")
+    to_desk_id: int = Field(foreign_key="desk.id")
+    basis: str = Field(max_length=16)  # consent or legal-basis
+    # The legal provision the officer relies on (e.g. "OSL 10 kap. 2 §"): a citation, not tip content.
+    legal_basis: str | None = Field(default=None, max_length=300)
+    status: str = Field(default="requested", max_length=16)  # requested, approved, declined, done
+    requested_by: int = Field(foreign_key="staffaccount.id")
+    created_at: datetime.datetime = Field(default_factory=utcnow)
+    decided_at: datetime.datetime | None = None

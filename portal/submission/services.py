@@ -238,3 +238,31 @@ def tip_files(db: Session, tip: Tip, identity: crypto.X25519Identity) -> tuple[F
 
 
 __all__ = ["new_id"]
+
+
+def share_with_desk(
+    db: Session, *, tip: Tip, identity: crypto.X25519Identity, desk: Desk, reason: str
+) -> None:
+    """Let `desk` read the tip: add its stanza to every envelope the tipster can read, headers only.
+
+    `identity` is any key that opens the tip's envelopes: a desk's (hand-over on a legal basis) or the
+    tipster's (hand-over the tipster consented to). Only the small headers change; file chunks are not
+    touched (FORMAT 1.4). Internal notes stay with the desks that wrote them.
+    """
+    if db.get(TipRecipient, (tip.id, desk.id)) is not None:
+        return
+    new_key = [crypto.X25519Recipient.parse(desk.public_key)]
+    identities = [identity]
+    tip.answers = crypto.add_recipients(tip.answers, identities=identities, recipients=new_key)
+    if tip.contact is not None:
+        tip.contact = crypto.add_recipients(tip.contact, identities=identities, recipients=new_key)
+    db.add(tip)
+    for message in db.exec(select(Message).where(Message.tip_id == tip.id)):
+        message.body = crypto.add_recipients(message.body, identities=identities, recipients=new_key)
+        db.add(message)
+    for stored in db.exec(select(StoredFile).where(StoredFile.tip_id == tip.id)):
+        stored.header = crypto.add_recipients(stored.header, identities=identities, recipients=new_key)
+        stored.meta = crypto.add_recipients(stored.meta, identities=identities, recipients=new_key)
+        db.add(stored)
+    db.add(TipRecipient(tip_id=tip.id, desk_id=desk.id, reason=reason))
+    db.flush()

@@ -47,7 +47,7 @@ ERROR_FORM_EXPIRED = N_(
 )
 ERROR_TOO_LARGE = N_("What you sent is too large. Files may be at most %(limit)s MB together.")
 ERROR_NO_RECIPIENT = N_(
-    "We cannot send this kind of tip from this municipality. Please choose another category."
+    "We cannot receive this kind of tip for this municipality. Please choose another category."
 )
 ERROR_BUSY = N_("Many people are using the service right now. Please wait a minute and try again.")
 ERROR_NOT_CONFIRMED = N_("Please confirm that you have checked who will receive your tip.")

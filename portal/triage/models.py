@@ -1,4 +1,4 @@
-"""What the back office adds to a tip: who read it, internal notes, labels, hand-overs, canned replies."""
+"""What the back office adds to a tip: who read it, internal notes, labels, canned replies."""
 
 from __future__ import annotations
 
@@ -31,22 +31,6 @@ class TipNote(SQLModel, table=True):
 class TipLabel(SQLModel, table=True):
     tip_id: str = Field(foreign_key="tip.id", primary_key=True, ondelete="CASCADE")
     label: str = Field(primary_key=True, max_length=64)
-
-
-class HandOver(SQLModel, table=True):
-    """A request to let another desk read a tip: on the tipster's consent, or on a recorded legal basis."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    tip_id: str = Field(foreign_key="tip.id", index=True, ondelete="CASCADE")
-    from_desk_id: int = Field(foreign_key="desk.id")
-    to_desk_id: int = Field(foreign_key="desk.id")
-    basis: str = Field(max_length=16)  # consent or legal-basis
-    # The legal provision the officer relies on (e.g. "OSL 10 kap. 2 §"): a citation, not tip content.
-    legal_basis: str | None = Field(default=None, max_length=300)
-    status: str = Field(default="requested", max_length=16)  # requested, approved, declined, done
-    requested_by: int = Field(foreign_key="staffaccount.id")
-    created_at: datetime.datetime = Field(default_factory=utcnow)
-    decided_at: datetime.datetime | None = None
 
 
 class CannedReply(SQLModel, table=True):

@@ -42,6 +42,12 @@ OUTCOME_LABELS = {
     "unfounded": N_("Unfounded"),
     "duplicate": N_("Duplicate of another tip"),
 }
+HANDOVER_LABELS = {
+    "requested": N_("waiting for the tipster"),
+    "approved": N_("approved by the tipster"),
+    "declined": N_("declined by the tipster"),
+    "done": N_("handed over"),
+}
 STATUSES = tuple(STATUS_LABELS)
 OUTCOMES = tuple(OUTCOME_LABELS)
 SORTS = {

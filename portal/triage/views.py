@@ -35,6 +35,7 @@ from portal.middleware import BodyTooLargeError
 from portal.network import services as network
 from portal.network.catalogue import CATEGORIES
 from portal.network.models import Desk
+from portal.triage import handover
 from portal.triage import services as triage
 from portal.triage.web import (
     LANGUAGE_COOKIE,
@@ -62,6 +63,11 @@ NOTICE_LOGGED_OUT = N_("You are logged out.")
 NOTICE_SAVED = N_("Saved.")
 
 _login_slots = asyncio.Semaphore(2)  # Argon2id over 256 MiB per login; two at a time per process
+
+
+def not_found(request: Request, staff: Staff) -> Response:
+    """One answer for "no such tip" and "not your tip": which one is not said."""
+    return render_staff(request, "staff/not_found.html", staff=staff, status_code=404, purposes=("logout",))
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -209,6 +215,8 @@ async def tip_page(
                 db, tip_id=_tip_id(request), staff_id=staff.id, actor=staff.actor, desk_keys=staff.desk_keys
             )
             trail = audit.trail(db, opened.tip.id)
+            targets = handover.handover_targets(db, opened.tip.id)
+            past_handovers = handover.handovers_of(db, opened.tip.id)
             colleagues = list(
                 db.exec(
                     select(StaffAccount)
@@ -218,15 +226,15 @@ async def tip_page(
                 )
             )
     except triage.NotAllowedError:
-        return render_staff(
-            request, "staff/not_found.html", staff=staff, status_code=404, purposes=("logout",)
-        )
+        return not_found(request, staff)
     return render_staff(
         request,
         "staff/tip.html",
         staff=staff,
         status_code=status_code,
-        purposes=("logout", "reply", "note", "status", "assign"),
+        purposes=("logout", "reply", "note", "status", "assign", "handover"),
+        handover_targets=targets,
+        handovers=past_handovers,
         opened=opened,
         trail=trail,
         colleagues=colleagues,
@@ -290,9 +298,7 @@ async def _text_action(request: Request, purpose: str) -> Response:
                     desk_keys=staff.desk_keys,
                 )
     except triage.NotAllowedError:
-        return render_staff(
-            request, "staff/not_found.html", staff=staff, status_code=404, purposes=("logout",)
-        )
+        return not_found(request, staff)
     return _saved(request)
 
 
@@ -320,9 +326,7 @@ async def tip_status(request: Request) -> Response:
                 desk_keys=staff.desk_keys,
             )
     except triage.NotAllowedError:
-        return render_staff(
-            request, "staff/not_found.html", staff=staff, status_code=404, purposes=("logout",)
-        )
+        return not_found(request, staff)
     except ValueError:
         return await tip_page(
             request, status_code=400, error=N_("Choose a status, and an outcome when you close a tip.")
@@ -356,9 +360,7 @@ async def tip_assign(request: Request) -> Response:
                 desk_keys=staff.desk_keys,
             )
     except triage.NotAllowedError:
-        return render_staff(
-            request, "staff/not_found.html", staff=staff, status_code=404, purposes=("logout",)
-        )
+        return not_found(request, staff)
     return _saved(request)
 
 
@@ -381,9 +383,7 @@ async def tip_file(request: Request) -> Response:
                 db, tip_id=_tip_id(request), file_id=file_id, actor=staff.actor, desk_keys=staff.desk_keys
             )
     except triage.NotAllowedError:
-        return render_staff(
-            request, "staff/not_found.html", staff=staff, status_code=404, purposes=("logout",)
-        )
+        return not_found(request, staff)
 
     def stream() -> Iterator[bytes]:
         # A read-only session for the body: rows are read one by one while the response is sent. The
@@ -403,3 +403,43 @@ async def tip_file(request: Request) -> Response:
             "content-security-policy": "default-src 'none'; sandbox",
         },
     )
+
+
+ERROR_LEGAL_BASIS = N_("Write the legal provision that allows the hand-over, or ask the tipster instead.")
+
+
+async def tip_handover(request: Request) -> Response:
+    """Ask the tipster's consent to involve another desk, or hand over at once on a recorded legal basis."""
+    checked = await _tip_action(request, "handover")
+    if isinstance(checked, Response):
+        return checked
+    staff, form = checked
+    target = form.get("desk", "")
+    if not target.isdigit():
+        return await tip_page(request, status_code=400, error=N_("Choose the desk to hand the tip to."))
+    try:
+        with session_scope(services(request).engine) as db:
+            if form.get("basis") == "legal-basis":
+                handover.hand_over_on_legal_basis(
+                    db,
+                    tip_id=_tip_id(request),
+                    to_desk_id=int(target),
+                    legal_basis=form.get("legal_basis", ""),
+                    staff_id=staff.id,
+                    actor=staff.actor,
+                    desk_keys=staff.desk_keys,
+                )
+            else:
+                handover.request_consent(
+                    db,
+                    tip_id=_tip_id(request),
+                    to_desk_id=int(target),
+                    staff_id=staff.id,
+                    actor=staff.actor,
+                    desk_keys=staff.desk_keys,
+                )
+    except triage.NotAllowedError:
+        return not_found(request, staff)
+    except ValueError:
+        return await tip_page(request, status_code=400, error=ERROR_LEGAL_BASIS)
+    return _saved(request)

@@ -20,7 +20,7 @@ from portal.accounts.models import ROLE_LABELS, StaffAccount
 from portal.db import session_scope
 from portal.keyring.services import unlock_desks
 from portal.network.catalogue import CATEGORIES
-from portal.triage.services import OUTCOME_LABELS, STATUS_LABELS
+from portal.triage.services import HANDOVER_LABELS, OUTCOME_LABELS, STATUS_LABELS
 from portal.web import check_csrf, csrf_cookie, services, set_cookie
 
 SESSION_COOKIE = "lykta_staff"
@@ -101,6 +101,7 @@ def render_staff(
     context.setdefault("role_labels", ROLE_LABELS)
     context.setdefault("status_labels", STATUS_LABELS)
     context.setdefault("outcome_labels", OUTCOME_LABELS)
+    context.setdefault("handover_labels", HANDOVER_LABELS)
     context.setdefault("category_names", {c.code: c.name for c in CATEGORIES})
     response = (
         services(request)

@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audithead")),
     )
-    # The chain head exists from the start, so concurrent first appends lock it instead of racing to create it.
+    # The chain head exists from the start: concurrent first appends lock it instead of racing to create it.
     op.execute(
         sa.text("INSERT INTO audithead (id, seq, hash) VALUES (1, 0, :genesis)").bindparams(genesis=bytes(32))
     )

@@ -9,11 +9,14 @@ from typing import Any
 import pyotp
 from starlette.testclient import TestClient
 
+from portal.accounts import login as login_module
 from portal.web import Services
 from tests.portal.submission.browser import ANSWERS, form_token, send_tip
 
 
-def account(demo_accounts: dict[str, Any], *, desk: str | None = None, role: str | None = None) -> dict[str, Any]:
+def account(
+    demo_accounts: dict[str, Any], *, desk: str | None = None, role: str | None = None
+) -> dict[str, Any]:
     for candidate in demo_accounts["accounts"]:
         if (desk is None or desk in candidate["desks"]) and (role is None or candidate["role"] == role):
             return candidate  # type: ignore[no-any-return]
@@ -27,7 +30,8 @@ def staff_login(client: TestClient, who: dict[str, Any], *, code: str | None = N
         data={
             "username": who["username"],
             "passphrase": who["password"],
-            "code": code or pyotp.TOTP(who["totp_secret"]).now(),
+            # tests/portal/conftest.py puts a StaffClock in place of the login module's time.
+            "code": code or login_module.time.next_code(who["totp_secret"]),
             "csrf": form_token(page.text, "/staff/login"),
         },
     )
@@ -45,8 +49,12 @@ def tip_desks(services: Services, case_number: str) -> list[str]:
         return [d.code for d in db.exec(select(Desk).join(TipRecipient).where(TipRecipient.tip_id == tip.id))]
 
 
-def test_officer_reads_and_answers_a_tip(client: TestClient, services: Services, demo_accounts: dict[str, Any]) -> None:
-    code, case_number = send_tip(client, "sv", {**ANSWERS, "category": "other"}, [("foto.bin", b"C" * 70_000)])
+def test_officer_reads_and_answers_a_tip(
+    client: TestClient, services: Services, demo_accounts: dict[str, Any]
+) -> None:
+    code, case_number = send_tip(
+        client, "sv", {**ANSWERS, "category": "other"}, [("foto.bin", b"C" * 70_000)]
+    )
     desk = tip_desks(services, case_number)[0]
     officer = account(demo_accounts, desk=desk)
     inbox = staff_login(client, officer)
@@ -70,7 +78,9 @@ def test_officer_reads_and_answers_a_tip(client: TestClient, services: Services,
     # The tipster logs in with the reply code and reads the answer.
     client.cookies.clear()
     login = client.get("/sv/followup")
-    mailbox = client.post("/sv/followup", data={"reply_code": code, "csrf": form_token(login.text, "/sv/followup")})
+    mailbox = client.post(
+        "/sv/followup", data={"reply_code": code, "csrf": form_token(login.text, "/sv/followup")}
+    )
     assert "Tack! Vilken tid på kvällen?" in mailbox.text
 
 
@@ -96,7 +106,7 @@ def test_other_desks_and_administrators_see_nothing(
 
 def test_a_totp_code_cannot_be_replayed(client: TestClient, demo_accounts: dict[str, Any]) -> None:
     officer = account(demo_accounts, role="officer")
-    code = pyotp.TOTP(officer["totp_secret"]).now()
+    code = pyotp.TOTP(officer["totp_secret"]).at(login_module.time.time())
     assert staff_login(client, officer, code=code).url.path == "/staff/"
     client.cookies.clear()
     again = staff_login(client, officer, code=code)
@@ -104,7 +114,9 @@ def test_a_totp_code_cannot_be_replayed(client: TestClient, demo_accounts: dict[
     assert "/staff/login" in again.text
 
 
-def test_logout_ends_the_session_for_a_copied_cookie(client: TestClient, demo_accounts: dict[str, Any]) -> None:
+def test_logout_ends_the_session_for_a_copied_cookie(
+    client: TestClient, demo_accounts: dict[str, Any]
+) -> None:
     officer = account(demo_accounts, role="officer")
     inbox = staff_login(client, officer)
     stolen = dict(client.cookies)
