@@ -35,7 +35,7 @@ from portal.middleware import BodyTooLargeError
 from portal.network import services as network
 from portal.network.catalogue import CATEGORIES
 from portal.network.models import Desk
-from portal.triage import handover
+from portal.triage import export, handover
 from portal.triage import services as triage
 from portal.triage.web import (
     LANGUAGE_COOKIE,
@@ -232,7 +232,7 @@ async def tip_page(
         "staff/tip.html",
         staff=staff,
         status_code=status_code,
-        purposes=("logout", "reply", "note", "status", "assign", "handover"),
+        purposes=("logout", "reply", "note", "status", "assign", "handover", "export"),
         handover_targets=targets,
         handovers=past_handovers,
         opened=opened,
@@ -443,3 +443,51 @@ async def tip_handover(request: Request) -> Response:
     except ValueError:
         return await tip_page(request, status_code=400, error=ERROR_LEGAL_BASIS)
     return _saved(request)
+
+
+ERROR_RECIPIENT = N_("That is not an age recipient. It starts with age1.")
+
+
+async def tip_export(request: Request) -> Response:
+    """The tip and its files as an age file to a recipient the officer gives, or as a page to print."""
+    checked = await _tip_action(request, "export")
+    if isinstance(checked, Response):
+        return checked
+    staff, form = checked
+    if form.get("format") == "print":
+        try:
+            with session_scope(services(request).engine) as db:
+                opened = triage.open_tip(
+                    db,
+                    tip_id=_tip_id(request),
+                    staff_id=staff.id,
+                    actor=staff.actor,
+                    desk_keys=staff.desk_keys,
+                )
+                audit.record(db, "tip.printed", actor=staff.actor, tip_id=opened.tip.id)
+        except triage.NotAllowedError:
+            return not_found(request, staff)
+        return render_staff(request, "staff/tip_print.html", staff=staff, purposes=("logout",), opened=opened)
+    try:
+        recipient = crypto.X25519Recipient.parse(form.get("recipient", "")[:200])
+    except crypto.KeyFormatError:
+        return await tip_page(request, status_code=400, error=ERROR_RECIPIENT)
+    try:
+        with session_scope(services(request).engine) as db:
+            case_number, archive = export.export_to_age(
+                db, tip_id=_tip_id(request), recipient=recipient, staff_id=staff.id, actor=staff.actor,
+                desk_keys=staff.desk_keys,
+            )  # fmt: skip
+    except triage.NotAllowedError:
+        return not_found(request, staff)
+
+    def stream() -> Iterator[bytes]:
+        with archive:
+            while data := archive.read(crypto.CHUNK_SIZE):
+                yield data
+
+    return StreamingResponse(
+        stream(),
+        media_type="application/octet-stream",
+        headers={"content-disposition": _download_name(f"{case_number}.tar.age")},
+    )
