@@ -29,6 +29,7 @@ from portal.settings import Settings
 from portal.submission import mailbox, pages, views
 from portal.submission.replycodes import MailboxDeriver
 from portal.templating import Renderer
+from portal.triage import intake
 from portal.triage import views as triage_views
 from portal.triage.web import render_staff
 from portal.web import Services, render
@@ -116,6 +117,8 @@ def _staff_routes() -> list[Route | Mount]:
         Route("/login", triage_views.login_form),
         Route("/login", triage_views.login, methods=["POST"]),
         Route("/logout", triage_views.logout, methods=["POST"]),
+        Route("/intake", intake.intake_form),
+        Route("/intake", intake.intake_submit, methods=["POST"]),
         Route("/tips/{tip_id:str}", triage_views.tip_view),
         Route("/tips/{tip_id:str}/reply", triage_views.tip_reply, methods=["POST"]),
         Route("/tips/{tip_id:str}/note", triage_views.tip_note, methods=["POST"]),

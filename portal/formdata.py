@@ -24,7 +24,7 @@ MAX_FILE_NAME = 255
 
 ERROR_MALFORMED = N_("The form could not be read. Please try again.")
 ERROR_ENCODING = N_("The form contained text that could not be read. Please check what you wrote.")
-ERROR_TOO_MANY_FILES = N_("Too many files. You can attach at most %(limit)s files.")
+ERROR_TOO_MANY_FILES = N_("Too many files. The largest number of files you can attach is %(limit)s.")
 
 
 class FormError(Exception):

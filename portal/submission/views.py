@@ -53,6 +53,11 @@ ERROR_BUSY = N_("Many people are using the service right now. Please wait a minu
 ERROR_NOT_CONFIRMED = N_("Please confirm that you have checked who will receive your tip.")
 
 
+def followup_url(request: Request) -> str:
+    """Where to follow up, in full: the printed card must name the site, not just a path on it."""
+    return f"{request.base_url}{locale_of(request).code}/followup"
+
+
 def deriver(request: Request) -> MailboxDeriver:
     return services(request).extras["deriver"]  # type: ignore[no-any-return]
 
@@ -302,6 +307,7 @@ async def tip_send(request: Request) -> Response:
         reply_code=state.code.grouped(),
         case_number=case_number,
         file_count=len(files),
+        followup_url=followup_url(request),
     )
 
 
@@ -347,6 +353,7 @@ async def tip_done(request: Request) -> Response:
             reply_code=code.grouped(),
             case_number=raw.get("case_number", "")[:16],
             file_count=None,
+            followup_url=followup_url(request),
             notice=N_("Please save your reply code before you leave this page. Tick the box when you have."),
         )
     return render(request, "resident/tip_done.html")

@@ -29,9 +29,7 @@ from portal.accounts.models import DeskMembership, StaffAccount
 from portal.audit import log as audit
 from portal.csrf import CsrfError
 from portal.db import read_session, session_scope, utcnow
-from portal.formdata import FormError, parse_urlencoded
 from portal.i18n import N_
-from portal.middleware import BodyTooLargeError
 from portal.network import services as network
 from portal.network.catalogue import CATEGORIES
 from portal.network.models import Desk
@@ -46,6 +44,7 @@ from portal.triage.web import (
     check_staff_csrf,
     current_staff,
     login_redirect,
+    read_form,
     render_staff,
 )
 from portal.web import services, set_cookie
@@ -70,13 +69,6 @@ def not_found(request: Request, staff: Staff) -> Response:
     return render_staff(request, "staff/not_found.html", staff=staff, status_code=404, purposes=("logout",))
 
 
-async def _form(request: Request) -> dict[str, str]:
-    try:
-        return parse_urlencoded(await request.body())
-    except (FormError, BodyTooLargeError):
-        return {}
-
-
 def _account_bucket(username: str) -> str:
     folded = unicodedata.normalize("NFKC", username).strip().casefold()
     return "staff-login:" + hashlib.sha256(folded.encode("utf-8")).hexdigest()[:32]
@@ -91,7 +83,7 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     try:
         check_staff_csrf(request, form.get("csrf"), purpose="login")
     except CsrfError:
@@ -145,7 +137,7 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     staff = current_staff(request)
     try:
         check_staff_csrf(request, form.get("csrf"), purpose="logout")
@@ -254,7 +246,7 @@ async def _tip_action(request: Request, purpose: str) -> tuple[Staff, dict[str, 
     staff = current_staff(request)
     if staff is None:
         return login_redirect()
-    form = await _form(request)
+    form = await read_form(request)
     try:
         check_staff_csrf(request, form.get("csrf"), purpose=purpose)
     except CsrfError:

@@ -18,7 +18,9 @@ import crypto
 from portal import i18n
 from portal.accounts.models import ROLE_LABELS, StaffAccount
 from portal.db import session_scope
+from portal.formdata import FormError, parse_urlencoded
 from portal.keyring.services import unlock_desks
+from portal.middleware import BodyTooLargeError
 from portal.network.catalogue import CATEGORIES
 from portal.triage.services import HANDOVER_LABELS, OUTCOME_LABELS, STATUS_LABELS
 from portal.web import check_csrf, csrf_cookie, services, set_cookie
@@ -74,6 +76,14 @@ def current_staff(request: Request) -> Staff | None:
             personal=personal,
             desk_keys=unlock_desks(db, staff_id=account.id, personal=personal),
         )
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A small urlencoded form; an unreadable or oversized one reads as empty (and fails its CSRF check)."""
+    try:
+        return parse_urlencoded(await request.body())
+    except (FormError, BodyTooLargeError):
+        return {}
 
 
 def login_redirect() -> Response:
