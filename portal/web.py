@@ -46,6 +46,11 @@ def locale_of(request: Request) -> i18n.Locale:
     return i18n.BY_CODE.get(code, i18n.DEFAULT_LOCALE)
 
 
+def translate(request: Request, message: str) -> str:
+    """`message` in the request's language (for text stored for the resident, such as an acknowledgement)."""
+    return services(request).renderer.translations[locale_of(request).code].gettext(message)
+
+
 def csrf_cookie(request: Request) -> tuple[str, bool]:
     """The browser's CSRF cookie value, and whether it is new (and must be set on the response)."""
     existing = request.cookies.get(csrf.COOKIE_NAME)

@@ -85,8 +85,13 @@ def store_tip(
     kdf: str,
     files: Sequence[EncryptedFile],
     taken_by_phone: bool = False,
+    acknowledgement: str = "",
 ) -> Tip:
-    """Write a whole tip in the caller's transaction: the tip, its routing, its files and their chunks."""
+    """Write a whole tip in the caller's transaction: the tip, its routing, its files and their chunks.
+
+    If one of the desks acknowledges automatically, `acknowledgement` (already in the tipster's language)
+    is posted as that desk's first message and the tip counts as acknowledged.
+    """
     recipients = [crypto.X25519Recipient.parse(d.public_key) for d in desks] + [
         keys.tipster_identity.recipient
     ]
@@ -119,6 +124,16 @@ def store_tip(
     db.flush()
     _store_files(db, tip_id=tip_id, message_id=None, files=files)
     audit.record(db, "tip.received", actor="tipster", tip_id=tip_id, detail={"files": len(files)})
+    acknowledging = db.exec(
+        select(Desk).where(col(Desk.id).in_([d.desk_id for d in desks]), col(Desk.auto_acknowledge))
+    ).first()
+    if acknowledging is not None and acknowledgement:
+        store_message(
+            db, tip=tip, message_id=new_id(), author="desk", text=acknowledgement, desk_id=acknowledging.id
+        )
+        tip.status, tip.acknowledged_at = "acknowledged", now
+        db.add(tip)
+        audit.record(db, "tip.auto-acknowledged", actor="system", tip_id=tip_id, desk_id=acknowledging.id)
     return tip
 
 

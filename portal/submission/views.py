@@ -36,7 +36,7 @@ from portal.submission import forms
 from portal.submission.replycodes import DerivationBusyError, MailboxDeriver
 from portal.submission.services import store_tip
 from portal.submission.uploads import EncryptingSink, new_id
-from portal.web import check_csrf, locale_of, render, services
+from portal.web import check_csrf, locale_of, render, services, translate
 
 PURPOSE_REVIEW = "tip-review"
 PURPOSE_SEND = "tip-send"
@@ -50,6 +50,10 @@ ERROR_NO_RECIPIENT = N_(
     "We cannot receive this kind of tip for this municipality. Please choose another category."
 )
 ERROR_BUSY = N_("Many people are using the service right now. Please wait a minute and try again.")
+AUTOMATIC_ACKNOWLEDGEMENT = N_(
+    "Thank you for your tip. We have received it, and it will be read. If we have questions, you will find "
+    "them here. This message was sent automatically."
+)
 ERROR_NOT_CONFIRMED = N_("Please confirm that you have checked who will receive your tip.")
 
 
@@ -296,6 +300,7 @@ async def tip_send(request: Request) -> Response:
                 keys=state.keys,
                 kdf=deriver(request).params.name,
                 files=files,
+                acknowledgement=str(translate(request, AUTOMATIC_ACKNOWLEDGEMENT)),
             )
             case_number = tip.case_number
     finally:
