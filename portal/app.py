@@ -126,6 +126,7 @@ def _staff_routes() -> list[Route | Mount]:
         Route("/tips/{tip_id:str}/assign", triage_views.tip_assign, methods=["POST"]),
         Route("/tips/{tip_id:str}/handover", triage_views.tip_handover, methods=["POST"]),
         Route("/tips/{tip_id:str}/export", triage_views.tip_export, methods=["POST"]),
+        Route("/tips/{tip_id:str}/labels", triage_views.tip_labels, methods=["POST"]),
         Route("/tips/{tip_id:str}/files/{file_id:str}", triage_views.tip_file),
     ]
 

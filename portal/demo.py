@@ -13,12 +13,15 @@ from typing import Any
 from sqlmodel import Session, select
 
 import crypto
+from portal import i18n
 from portal.accounts.models import DeskMembership
 from portal.accounts.services import create_account
+from portal.i18n import N_
 from portal.keyring.models import DeskKeyGrant
 from portal.keyring.services import create_desk, grant_to_staff, open_grant
 from portal.network import catalogue
 from portal.network.models import Desk, Municipality, Organisation, Route
+from portal.triage.models import CannedReply
 
 _WORDS = (
     "lantern",
@@ -60,6 +63,30 @@ _WORDS = (
 )
 
 
+# Prepared answers every demo desk gets, in every launch language. The bodies are resident-domain msgids, so
+# the tipster reads them in the catalog's translation; the titles stay English for the officers.
+CANNED_REPLIES = (
+    (
+        "read",
+        "Thank you: read",
+        N_("Thank you for your tip. We have read it and are looking into it. We will write here if we have "
+           "questions."),
+    ),
+    (
+        "more-details",
+        "Ask for details",
+        N_("Thank you for your tip. Can you tell us more about when and where this happens, and who is "
+           "involved? Do not write anything that identifies you."),
+    ),
+    (
+        "closed",
+        "Closing",
+        N_("Thank you for your help. We have finished looking into your tip. Because of secrecy rules we "
+           "cannot tell you what was done."),
+    ),
+)  # fmt: skip
+
+
 def demo_passphrase() -> str:
     """Five random words: long, as the staff passphrase policy asks, and easy to type in a demo."""
     return "-".join(secrets.choice(_WORDS) for _ in range(5))
@@ -96,6 +123,16 @@ def seed(
         # acknowledgement is fine); the others acknowledge by hand.
         desks[d.code].auto_acknowledge = organisations[d.organisation].kind == "joint"
     db.flush()
+    catalogs = i18n.load_all()
+    for desk in desks.values():
+        for key, title, body in CANNED_REPLIES:
+            for locale in i18n.LOCALES:
+                db.add(
+                    CannedReply(
+                        desk_id=desk.id, key=key, language=locale.code, title=title,
+                        body=catalogs[locale.code].gettext(body),
+                    )
+                )  # fmt: skip
     for route in catalogue.demo_routes():
         db.add(
             Route(

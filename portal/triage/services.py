@@ -25,7 +25,7 @@ from portal.network.models import Desk, Municipality
 from portal.submission import services as tips
 from portal.submission.models import FileChunk, StoredFile, Tip, TipRecipient
 from portal.submission.uploads import FILE_KIND, FILE_META_KIND, file_subject
-from portal.triage.models import TipNote, TipRead
+from portal.triage.models import CannedReply, TipLabel, TipNote, TipRead
 
 PAGE_SIZE = 50
 NOTE_KIND = "note"
@@ -47,6 +47,15 @@ HANDOVER_LABELS = {
     "approved": N_("approved by the tipster"),
     "declined": N_("declined by the tipster"),
     "done": N_("handed over"),
+}
+# Labels come from a fixed list, not free text: they are stored in clear, and free text in clear is where
+# a name or an address would end up.
+TIP_LABELS = {
+    "urgent": N_("urgent"),
+    "needs-translation": N_("needs translation"),
+    "linked": N_("linked to another case"),
+    "waiting-external": N_("waiting for another authority"),
+    "repeat": N_("repeat tip"),
 }
 STATUSES = tuple(STATUS_LABELS)
 OUTCOMES = tuple(OUTCOME_LABELS)
@@ -408,3 +417,39 @@ def open_file(
     if actor is not None:
         audit.record(db, "file.downloaded", actor=actor, tip_id=tip.id, detail={"file": stored.id})
     return meta, chunks
+
+
+def set_labels(
+    db: Session,
+    *,
+    tip_id: str,
+    labels: Sequence[str],
+    actor: str,
+    desk_keys: Mapping[int, crypto.X25519Identity],
+) -> None:
+    """Replace the tip's labels with `labels` (unknown ones are ignored)."""
+    tip, _mine = reachable_tip(db, tip_id, desk_keys)
+    wanted = sorted({label for label in labels if label in TIP_LABELS})
+    for existing in db.exec(select(TipLabel).where(TipLabel.tip_id == tip.id)):
+        db.delete(existing)
+    db.flush()
+    for label in wanted:
+        db.add(TipLabel(tip_id=tip.id, label=label))
+    audit.record(db, "tip.labelled", actor=actor, tip_id=tip.id, detail={"labels": wanted})
+
+
+def labels_of(db: Session, tip_id: str) -> list[str]:
+    return list(
+        db.exec(select(TipLabel.label).where(TipLabel.tip_id == tip_id).order_by(col(TipLabel.label)))
+    )
+
+
+def canned_replies(db: Session, *, desk_ids: Sequence[int], language: str) -> list[CannedReply]:
+    """The prepared answers of these desks in the tipster's language."""
+    return list(
+        db.exec(
+            select(CannedReply)
+            .where(col(CannedReply.desk_id).in_(list(desk_ids) or [-1]), CannedReply.language == language)
+            .order_by(col(CannedReply.title))
+        )
+    )

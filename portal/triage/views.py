@@ -15,7 +15,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterator
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 import anyio.to_thread
 from sqlmodel import Session, select
@@ -208,6 +208,11 @@ async def tip_page(
             )
             trail = audit.trail(db, opened.tip.id)
             targets = handover.handover_targets(db, opened.tip.id)
+            labels = triage.labels_of(db, opened.tip.id)
+            canned = triage.canned_replies(
+                db, desk_ids=[d.id for d in opened.desks if d.id is not None], language=opened.tip.language
+            )
+            chosen = next((c for c in canned if str(c.id) == request.query_params.get("canned")), None)
             past_handovers = handover.handovers_of(db, opened.tip.id)
             colleagues = list(
                 db.exec(
@@ -224,7 +229,11 @@ async def tip_page(
         "staff/tip.html",
         staff=staff,
         status_code=status_code,
-        purposes=("logout", "reply", "note", "status", "assign", "handover", "export"),
+        purposes=("logout", "reply", "note", "status", "assign", "handover", "export", "labels"),
+        labels=labels,
+        tip_labels=triage.TIP_LABELS,
+        canned=canned,
+        draft=chosen.body if chosen else "",
         handover_targets=targets,
         handovers=past_handovers,
         opened=opened,
@@ -483,3 +492,23 @@ async def tip_export(request: Request) -> Response:
         media_type="application/octet-stream",
         headers={"content-disposition": _download_name(f"{case_number}.tar.age")},
     )
+
+
+async def tip_labels(request: Request) -> Response:
+    checked = await _tip_action(request, "labels")
+    if isinstance(checked, Response):
+        return checked
+    staff, _form = checked
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    try:
+        with session_scope(services(request).engine) as db:
+            triage.set_labels(
+                db,
+                tip_id=_tip_id(request),
+                labels=form.get("label", []),
+                actor=staff.actor,
+                desk_keys=staff.desk_keys,
+            )
+    except triage.NotAllowedError:
+        return not_found(request, staff)
+    return _saved(request)

@@ -125,3 +125,27 @@ def test_logout_ends_the_session_for_a_copied_cookie(
     for name, value in stolen.items():
         client.cookies.set(name, value)
     assert client.get("/staff/", follow_redirects=False).status_code == 303
+
+
+def test_canned_reply_in_the_tipsters_language_and_labels(
+    client: TestClient, services: Services, demo_accounts: dict[str, Any]
+) -> None:
+    from portal import i18n
+    from portal.demo import CANNED_REPLIES
+
+    _code, case_number = send_tip(client, "pl", {**ANSWERS, "category": "other"}, [])
+    staff_login(client, account(demo_accounts, desk=tip_desks(services, case_number)[0]))
+    tip_url = re.search(r'href="(/staff/tips/[0-9a-f]{32})"', client.get("/staff/").text)
+    assert tip_url
+    page = client.get(tip_url.group(1))
+    canned_id = re.search(r'<option value="(\d+)">Ask for details</option>', page.text)
+    assert canned_id
+    with_draft = client.get(f"{tip_url.group(1)}?canned={canned_id.group(1)}")
+    polish = i18n.load_translations(i18n.BY_CODE["pl"]).gettext(CANNED_REPLIES[1][2])
+    assert polish in with_draft.text
+    token = form_token(with_draft.text, f"{tip_url.group(1)}/labels")
+    client.post(f"{tip_url.group(1)}/labels", content=f"csrf={token}&label=urgent&label=repeat&label=bogus",
+                headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    labelled = client.get(tip_url.group(1)).text
+    assert 'value="urgent" checked' in labelled and 'value="repeat" checked' in labelled
+    assert "bogus" not in labelled
