@@ -71,11 +71,9 @@ def current_staff(request: Request) -> Staff | None:
             return None
         personal = crypto.X25519Identity(opened.secret)
         assert account.id is not None
-        return Staff(
-            account=account,
-            personal=personal,
-            desk_keys=unlock_desks(db, staff_id=account.id, personal=personal),
-        )
+        # Analysts work with aggregate figures only (DESIGN 1): even a grant given by mistake opens nothing.
+        desk_keys = {} if account.role == "analyst" else unlock_desks(db, staff_id=account.id, personal=personal)
+        return Staff(account=account, personal=personal, desk_keys=desk_keys)
 
 
 async def read_form(request: Request) -> dict[str, str]:
