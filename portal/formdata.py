@@ -4,6 +4,9 @@ Starlette's `request.form()` writes large file parts to a temporary file, which 
 plaintext on disk (DESIGN 4). Here python-multipart's push parser turns the body into events; fields are
 collected (bounded in number and size) and file parts are handed, piece by piece, to a sink the caller
 provides, which encrypts them. Text must be valid UTF-8: anything else is a FormError, never guessed at.
+
+Both parsers put the fields they could read into a dict the caller may pass as `into`, so that a page
+refusing the form (for any reason, raised here or by the caller's sink) still shows what the resident typed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ MAX_FILE_NAME = 255
 ERROR_MALFORMED = N_("The form could not be read. Please try again.")
 ERROR_ENCODING = N_("The form contained text that could not be read. Please check what you wrote.")
 ERROR_TOO_MANY_FILES = N_("Too many files. The largest number of files you can attach is %(limit)s.")
+ERROR_FILES_TOO_LARGE = N_("What you sent is too large. Files may be at most %(limit)s MB together.")
 
 
 class FormError(Exception):
@@ -34,6 +38,13 @@ class FormError(Exception):
         super().__init__(message)
         self.message = message
         self.limit = limit
+
+
+class FilesTooLargeError(FormError):
+    """The files together are larger than the limit (the body limit leaves room for the fields as well)."""
+
+    def __init__(self, *, max_bytes: int) -> None:
+        super().__init__(ERROR_FILES_TOO_LARGE, limit=max_bytes // (1024 * 1024))
 
 
 class FileSink(Protocol):
@@ -61,18 +72,27 @@ def _decode(raw: bytes) -> str:
         raise FormError(ERROR_ENCODING) from None
 
 
-def parse_urlencoded(body: bytes) -> dict[str, str]:
-    """Parse application/x-www-form-urlencoded; percent-escapes must decode to valid UTF-8."""
+def parse_urlencoded(body: bytes, *, into: dict[str, str] | None = None) -> dict[str, str]:
+    """Parse application/x-www-form-urlencoded; percent-escapes must decode to valid UTF-8.
+
+    A field that is not UTF-8 fails the form, but only after the others are read into `into`.
+    """
     pairs = [pair for pair in body.split(b"&") if pair]
     if len(pairs) > MAX_FIELDS:
         raise FormError(ERROR_MALFORMED)
-    fields: dict[str, str] = {}
+    fields: dict[str, str] = {} if into is None else into
+    unreadable = False
     for pair in pairs:
         name, _, value = pair.partition(b"=")
         raw_value = urllib.parse.unquote_to_bytes(value.replace(b"+", b" "))
         if len(raw_value) > MAX_FIELD_BYTES:
             raise FormError(ERROR_MALFORMED)
-        fields[_decode(urllib.parse.unquote_to_bytes(name.replace(b"+", b" ")))] = _decode(raw_value)
+        try:
+            fields[_decode(urllib.parse.unquote_to_bytes(name.replace(b"+", b" ")))] = _decode(raw_value)
+        except FormError:
+            unreadable = True
+    if unreadable:
+        raise FormError(ERROR_ENCODING)
     return fields
 
 
@@ -131,20 +151,28 @@ class _Events:
 
 
 async def read_multipart(
-    stream: AsyncIterator[bytes], *, boundary: bytes, open_sink: OpenSink, max_files: int
+    stream: AsyncIterator[bytes],
+    *,
+    boundary: bytes,
+    open_sink: OpenSink,
+    max_files: int,
+    max_file_bytes: int,
+    into: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Parse a multipart body; fields are returned, file parts go to sinks from `open_sink`.
+    """Parse a multipart body; fields are returned (and put in `into` as they arrive), file parts go to
+    sinks from `open_sink`: at most `max_files` of them, `max_file_bytes` together.
 
     `open_sink` receives the fields read so far, so it can validate them and choose the keys to encrypt
     to: the form must therefore put its fields before its file inputs (ours do).
     """
     events = _Events()
     parser = MultipartParser(boundary, events.callbacks())  # type: ignore[arg-type]
-    fields: dict[str, str] = {}
+    fields: dict[str, str] = {} if into is None else into
     field_name: str | None = None
     field_value = bytearray()
     sink: FileSink | None = None
     files = 0
+    file_bytes = 0
     try:
         async for piece in stream:
             parser.write(piece)
@@ -175,6 +203,9 @@ async def read_multipart(
                 elif kind == "data":
                     assert isinstance(payload, bytes)
                     if sink is not None:
+                        file_bytes += len(payload)
+                        if file_bytes > max_file_bytes:
+                            raise FilesTooLargeError(max_bytes=max_file_bytes)
                         sink.write(payload)
                     elif field_name is not None:
                         field_value += payload

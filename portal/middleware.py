@@ -3,7 +3,7 @@
 * SecurityHeaders: CSP and friends on every response, no-store on pages, Onion-Location when configured.
 * AccessLog: method, route, status and duration, and nothing that identifies a person: no client
   address, user agent, referrer or query string (DESIGN 4).
-* BodyLimit: refuse bodies over a per-route limit before they are read, and cut off those that lie.
+* BodyLimit: cut off bodies at a per-route limit; of a body declared longer, read only the start (the fields).
 """
 
 from __future__ import annotations
@@ -40,6 +40,18 @@ SECURITY_HEADERS = {
 }
 
 
+def security_headers(path: str, *, onion_address: str) -> dict[str, str]:
+    """The headers every response to `path` carries (also used by the last-resort 500 page, which
+    Starlette sends from outside the middleware stack)."""
+    headers = dict(SECURITY_HEADERS)
+    if not path.startswith("/static/"):
+        # Pages may carry a reply code or a tip; no cache, shared or private, may keep them.
+        headers["cache-control"] = "no-store"
+    if onion_address:
+        headers["onion-location"] = f"http://{onion_address}{path}"
+    return headers
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, onion_address: str = "") -> None:
         self.app = app
@@ -53,13 +65,8 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in security_headers(scope["path"], onion_address=self.onion_address).items():
                     headers[name] = value
-                if not scope["path"].startswith("/static/"):
-                    # Pages may carry a reply code or a tip; no cache, shared or private, may keep them.
-                    headers["cache-control"] = "no-store"
-                if self.onion_address:
-                    headers["onion-location"] = f"http://{self.onion_address}{scope['path']}"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -96,6 +103,11 @@ class BodyTooLargeError(Exception):
     pass
 
 
+# How much of a body declared over its limit is still read: enough for any form's fields (issue 3, section 7:
+# a refused form keeps what the resident typed).
+DECLARED_TOO_LARGE_PREFIX = 256 * 1024
+
+
 class BodyLimit:
     """Limit request bodies: `limits` maps a path predicate to a byte limit; the first match wins."""
 
@@ -118,20 +130,26 @@ class BodyLimit:
             return
         limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        # An over-long declared body fails on its first read, so the view's error page (translated,
-        # with the form kept) answers it, as it answers a body that turns out longer than declared.
-        too_large = declared is not None and (not declared.isdigit() or int(declared) > limit)
+        allowed = limit
+        if declared is not None and not declared.isdigit():
+            allowed = 0
+        elif declared is not None and int(declared) > limit:
+            # Too long as declared: the view still gets the start of it, where a form's fields are, so its
+            # error page (translated) can show what the resident typed, without waiting for the whole upload.
+            allowed = min(limit, DECLARED_TOO_LARGE_PREFIX)
         received = 0
 
         async def counting_receive() -> Message:
             nonlocal received
-            if too_large:
+            if received > allowed:
                 raise BodyTooLargeError()
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLargeError()
+                body = message.get("body", b"")
+                received += len(body)
+                if received > allowed:
+                    # Hand on what fits; the next read fails, whatever the client says comes next.
+                    message = {**message, "body": body[: len(body) - (received - allowed)], "more_body": True}
             return message
 
         await self.app(scope, counting_receive, send)

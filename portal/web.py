@@ -75,6 +75,13 @@ def set_cookie(response: Response, request: Request, name: str, value: str, *, m
     )
 
 
+def delete_cookie(response: Response, request: Request, name: str) -> None:
+    """Remove a cookie set by `set_cookie`, with the same attributes (a browser may otherwise keep it)."""
+    response.delete_cookie(
+        name, path="/", httponly=True, samesite="strict", secure=services(request).settings.secure_cookies
+    )
+
+
 def render(
     request: Request,
     template: str,

@@ -24,6 +24,7 @@ from portal.db import session_scope
 from portal.formdata import (
     FilePart,
     FileSink,
+    FilesTooLargeError,
     FormError,
     multipart_boundary,
     parse_urlencoded,
@@ -38,7 +39,7 @@ from portal.submission.models import Tip
 from portal.submission.replycodes import DerivationBusyError
 from portal.submission.uploads import EncryptingSink, new_id
 from portal.submission.views import deriver
-from portal.web import check_csrf, locale_of, render, services, set_cookie
+from portal.web import check_csrf, delete_cookie, locale_of, render, services, set_cookie
 
 SESSION_COOKIE = "lykta_mailbox"
 SESSION_KIND = "tipster"
@@ -206,15 +207,21 @@ async def mailbox_reply(request: Request) -> Response:
     try:
         try:
             boundary = multipart_boundary(request.headers.get("content-type", ""))
-            fields = await read_multipart(
-                request.stream(), boundary=boundary, open_sink=open_sink, max_files=settings.max_files
+            # What was read goes into `fields` as it arrives: a refusal still shows the draft.
+            await read_multipart(
+                request.stream(),
+                boundary=boundary,
+                open_sink=open_sink,
+                max_files=settings.max_files,
+                max_file_bytes=settings.max_upload_bytes,
+                into=fields,
             )
             check_csrf(request, fields.get("csrf"), purpose=PURPOSE_REPLY)
         except CsrfError:
             return _mailbox_page(
                 request, session, status_code=400, error=ERROR_EXPIRED, draft=fields.get("message", "")
             )
-        except BodyTooLargeError:
+        except (BodyTooLargeError, FilesTooLargeError):
             return _mailbox_page(
                 request,
                 session,
@@ -268,7 +275,7 @@ async def logout(request: Request) -> Response:
     with session_scope(services(request).engine) as db:
         services(request).sessions.end(db, request.cookies.get(SESSION_COOKIE))
     response = login_page(request, notice=NOTICE_LOGGED_OUT)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    delete_cookie(response, request, SESSION_COOKIE)
     return response
 
 

@@ -23,6 +23,7 @@ from portal.db import session_scope
 from portal.formdata import (
     FilePart,
     FileSink,
+    FilesTooLargeError,
     FormError,
     multipart_boundary,
     parse_urlencoded,
@@ -64,6 +65,11 @@ def followup_url(request: Request) -> str:
 
 def deriver(request: Request) -> MailboxDeriver:
     return services(request).extras["deriver"]  # type: ignore[no-any-return]
+
+
+def _typed(fields: dict[str, str]) -> dict[str, str]:
+    """The answers among the fields of a form, to fill it in again."""
+    return {k: v for k, v in fields.items() if k in forms.TipAnswers.__dataclass_fields__}
 
 
 def _municipality_codes(db: Session) -> frozenset[str]:
@@ -139,8 +145,9 @@ async def tip_form(request: Request) -> Response:
 
 async def tip_review(request: Request) -> Response:
     """Check the answers; the emergency category shows 112 instead of a form."""
+    raw: dict[str, str] = {}
     try:
-        raw = parse_urlencoded(await request.body())
+        parse_urlencoded(await request.body(), into=raw)
     except BodyTooLargeError:
         return _form_page(
             request,
@@ -151,8 +158,8 @@ async def tip_review(request: Request) -> Response:
             notice_limit=forms.TEXT_LIMITS["what"],
         )
     except FormError as error:
-        return _form_page(request, values={}, errors={}, status_code=400, notice=error.message)
-    values = {k: v for k, v in raw.items() if k in forms.TipAnswers.__dataclass_fields__}
+        return _form_page(request, values=_typed(raw), errors={}, status_code=400, notice=error.message)
+    values = _typed(raw)
     try:
         check_csrf(request, raw.get("csrf"), purpose=PURPOSE_REVIEW)
     except CsrfError:
@@ -202,20 +209,24 @@ async def _prepare(request: Request, state: _SendState, fields: dict[str, str]) 
     """Check the reviewed fields and derive the reply code keys: needed before any file is encrypted."""
     if state.answers is not None:
         return
-    values = {k: v for k, v in fields.items() if k in forms.TipAnswers.__dataclass_fields__}
+    values = _typed(fields)
     try:
         check_csrf(request, fields.get("csrf"), purpose=PURPOSE_SEND)
     except CsrfError:
         raise _Rejected(
             _form_page(request, values=values, errors={}, status_code=400, notice=ERROR_FORM_EXPIRED)
         ) from None
+    # The refusal pages read the database themselves: render them after this transaction ends (on SQLite
+    # it holds the write lock, and a second one would wait for it until the busy timeout).
     with session_scope(services(request).engine) as db:
         answers, errors = forms.validate(fields, municipalities=_municipality_codes(db))
-        if answers is None:
-            raise _Rejected(_form_page(request, values=values, errors=errors, status_code=400))
-        recipients = network.recipients_for(
-            db, municipality_code=answers.municipality, category=answers.category
+        recipients = (
+            network.recipients_for(db, municipality_code=answers.municipality, category=answers.category)
+            if answers
+            else []
         )
+    if answers is None:
+        raise _Rejected(_form_page(request, values=values, errors=errors, status_code=400))
     if not recipients:
         raise _Rejected(
             _form_page(
@@ -266,11 +277,17 @@ async def tip_send(request: Request) -> Response:
     try:
         try:
             boundary = multipart_boundary(request.headers.get("content-type", ""))
-            fields = await read_multipart(
-                request.stream(), boundary=boundary, open_sink=open_sink, max_files=settings.max_files
+            # What was read goes into `fields` as it arrives: a refusal still shows what the resident typed.
+            await read_multipart(
+                request.stream(),
+                boundary=boundary,
+                open_sink=open_sink,
+                max_files=settings.max_files,
+                max_file_bytes=settings.max_upload_bytes,
+                into=fields,
             )
             await _prepare(request, state, fields)
-        except BodyTooLargeError:
+        except (BodyTooLargeError, FilesTooLargeError):
             return _resend_page(
                 request,
                 state,
@@ -335,7 +352,7 @@ def _resend_page(
             notice=notice,
             notice_limit=notice_limit,
         )
-    values = {k: v for k, v in fields.items() if k in forms.TipAnswers.__dataclass_fields__}
+    values = _typed(fields)
     return _form_page(
         request, values=values, errors={}, status_code=status_code, notice=notice, notice_limit=notice_limit
     )

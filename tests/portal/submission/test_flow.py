@@ -13,57 +13,7 @@ from portal.db import session_scope
 from portal.submission import services as tips
 from portal.submission.uploads import new_id
 from portal.web import Services
-
-
-def form_token(html: str, action: str) -> str:
-    form = re.search(rf'<form[^>]*action="{re.escape(action)}".*?</form>', html, re.S)
-    assert form, f"no form posting to {action}"
-    token = re.search(r'name="csrf" value="([^"]+)"', form.group(0))
-    assert token
-    return token.group(1)
-
-
-def element_text(html: str, element_id: str) -> str:
-    match = re.search(rf'id="{element_id}"[^>]*>([^<]+)<', html)
-    assert match, element_id
-    return match.group(1).strip()
-
-
-ANSWERS = {
-    "municipality": "sodertalje",
-    "category": "drugs",
-    "what": "Försäljning vid busshållplatsen varje kväll.",
-    "when": "Varje kväll efter 22",
-    "where": "Busshållplatsen vid torget",
-    "how_known": "saw",
-    "who": "Två personer i en svart bil",
-    "contact": "",
-}
-
-
-def send_tip(
-    client: TestClient, lang: str, answers: dict[str, str], files: list[tuple[str, bytes]]
-) -> tuple[str, str]:
-    form = client.get(f"/{lang}/tip")
-    assert form.status_code == 200
-    review = client.post(
-        f"/{lang}/tip",
-        data={**answers, "csrf": form_token(form.text, f"/{lang}/tip")},
-        follow_redirects=False,
-    )
-    assert review.status_code == 200, review.text
-    token = form_token(review.text, f"/{lang}/tip/send")
-    multipart_files = [
-        ("files", (name, io.BytesIO(body), "application/octet-stream")) for name, body in files
-    ]
-    sent = client.post(
-        f"/{lang}/tip/send",
-        data={**answers, "csrf": token, "confirm": "yes"},
-        # A browser sends an empty file part when no file is chosen; the body is multipart either way.
-        files=multipart_files or [("files", ("", b"", "application/octet-stream"))],
-    )
-    assert sent.status_code == 200, sent.text
-    return element_text(sent.text, "reply-code"), element_text(sent.text, "case-number")
+from tests.portal.submission.browser import ANSWERS, form_token, send_tip
 
 
 @pytest.mark.parametrize("lang", ["sv", "ar", "fi"])
