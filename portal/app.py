@@ -23,7 +23,7 @@ from portal.accounts import routes as accounts_routes
 from portal.admin import routes as admin_routes
 from portal.csrf import CsrfTokens
 from portal.keyring import routes as keyring_routes
-from portal.middleware import AccessLog, BodyLimit, SecurityHeaders
+from portal.middleware import AccessLog, BodyLimit, SecurityHeaders, security_headers
 from portal.sessions import SessionStore
 from portal.settings import Settings
 from portal.submission import mailbox, pages, views
@@ -33,6 +33,7 @@ from portal.triage import intake
 from portal.triage import views as triage_views
 from portal.triage.web import render_staff
 from portal.web import Services, render
+from portal.web import services as services_of
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -87,6 +88,15 @@ async def _not_found(request: Request, _exc: Exception) -> Response:
     return render(request, "resident/not_found.html", status_code=404)
 
 
+async def _server_error(request: Request, _exc: Exception) -> Response:
+    """A translated page for an unexpected error, never a traceback (the server logs that). Starlette sends
+    it from outside the middleware stack, so it carries the security headers itself."""
+    response = render(request, "resident/error.html", status_code=500)
+    onion_address = services_of(request).settings.onion_address
+    response.headers.update(security_headers(request.url.path, onion_address=onion_address))
+    return response
+
+
 def create_resident_app(settings: Settings, *, services: Services | None = None) -> Starlette:
     services = services or build_services(settings)
     middleware = [
@@ -102,7 +112,7 @@ def create_resident_app(settings: Settings, *, services: Services | None = None)
         debug=settings.debug,
         routes=_resident_routes(),
         middleware=middleware,
-        exception_handlers={404: _not_found},
+        exception_handlers={404: _not_found, 500: _server_error},
     )
     app.state.services = services
     return app
@@ -135,6 +145,13 @@ async def _staff_not_found(request: Request, _exc: Exception) -> Response:
     return render_staff(request, "staff/not_found.html", staff=None, status_code=404)
 
 
+async def _staff_server_error(request: Request, _exc: Exception) -> Response:
+    """As for residents: a page, never a traceback, with the security headers Starlette would leave off."""
+    response = render_staff(request, "staff/error.html", staff=None, status_code=500)
+    response.headers.update(security_headers(request.url.path, onion_address=""))
+    return response
+
+
 def create_staff_app(settings: Settings, *, services: Services | None = None) -> Starlette:
     """The back office alone (mount it at /staff/), so it can listen on an internal address only."""
     services = services or build_services(settings)
@@ -146,13 +163,16 @@ def create_staff_app(settings: Settings, *, services: Services | None = None) ->
             Middleware(SecurityHeaders, onion_address=""),
             Middleware(BodyLimit, limits=[], default=SMALL_FORM_BYTES),
         ],
-        exception_handlers={404: _staff_not_found},
+        exception_handlers={404: _staff_not_found, 500: _staff_server_error},
     )
     app.state.services = services
     return app
 
 
 def build_services(settings: Settings) -> Services:
+    # Every table's model must be known before the first query, or a foreign key to a module nobody
+    # imported yet fails at run time in a server that was never started by the tests' migrations.
+    db.import_models()
     engine = db.make_engine(settings.database_url)
     services = Services(
         settings=settings,

@@ -88,6 +88,9 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     _settings_or_exit()  # fail here, clearly, rather than in every worker
+    # One Argon2id derivation per core in all: more threads than cores only make each one slower and the
+    # event loops stall (measured in benchmarks/submit_bench.py). An explicit setting wins.
+    os.environ.setdefault("LYKTA_REPLY_CODE_CONCURRENCY", str(max(1, (os.cpu_count() or 1) // workers)))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Lykta is running: open http://{shown_host}:{port}/")
@@ -125,3 +128,153 @@ def audit_verify() -> None:
         f"The audit log is broken at entry {verdict.first_broken}: {verdict.reason} "
         f"({verdict.entries} entries before it are intact)."
     )
+
+
+@main.group()
+def desk() -> None:
+    """Desks and who holds their keys."""
+
+
+@desk.command("grant")
+@click.option(
+    "--recovery-identity",
+    "identity_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The organisation's recovery identity, an age identity file (AGE-SECRET-KEY-1...).",
+)
+@click.option("--desk", "desk_code", required=True, help="The desk's code.")
+@click.option("--user", "username", required=True, help="The member to grant the desk key to.")
+def desk_grant(identity_file: Path, desk_code: str, username: str) -> None:
+    """Grant a desk's key to a member from the recovery key, for when no member holding it is left.
+
+    The member must belong to the desk and have enrolled. Every key the desk has had is granted, so they
+    can read its older tips too. The recovery identity is read from the file and used only in memory.
+    """
+    import crypto
+    from portal.keyring.services import KeyringError, WrongKeyError, grant_from_recovery
+
+    try:
+        identities = crypto.parse_identities(identity_file.read_text(encoding="utf-8"))
+    except (crypto.KeyFormatError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"{identity_file} is not an age identity file: {error}") from None
+    settings = _settings_or_exit()
+    engine = db.make_nullpool_engine(settings.database_url)
+    granted: bool | None = None
+    try:
+        with db.session_scope(engine) as session:
+            # An identity file may hold several keys (as age allows): the first that opens the desk's
+            # recovery grants is the one; the others change nothing.
+            for identity in identities:
+                try:
+                    granted = grant_from_recovery(
+                        session, desk_code=desk_code, recovery_identity=identity, staff_username=username
+                    )
+                    break
+                except WrongKeyError:
+                    continue
+            if granted is None:
+                raise click.ClickException(
+                    f"{identity_file} does not hold the recovery key of the organisation of desk "
+                    f"{desk_code!r}."
+                )
+    except KeyringError as error:
+        raise click.ClickException(f"Nothing was granted: {error}.") from None
+    finally:
+        engine.dispose()
+    if granted:
+        click.echo(f"Granted the key of desk {desk_code} to {username}.")
+    else:
+        click.echo(f"{username} already holds the key of desk {desk_code}; nothing to do.")
+
+
+@desk.command("list")
+def desk_list() -> None:
+    """Every desk with its member count, key holders and the members waiting for a grant."""
+    from sqlmodel import col, select
+
+    from portal.accounts.models import DeskMembership
+    from portal.keyring.services import key_holders, members_waiting
+    from portal.network.models import Desk
+
+    settings = _settings_or_exit()
+    engine = db.make_nullpool_engine(settings.database_url)
+    with db.read_session(engine) as session:
+        for row in session.exec(select(Desk).order_by(col(Desk.code))):
+            assert row.id is not None
+            members = len(session.exec(select(DeskMembership).where(DeskMembership.desk_id == row.id)).all())
+            holders = len(key_holders(session, row.id))
+            waiting = [account.username for account in members_waiting(session, row.id)]
+            line = f"{row.code}\tmembers: {members}\tholding the key: {holders}"
+            click.echo(line + (f"\twaiting: {', '.join(waiting)}" if waiting else ""))
+    engine.dispose()
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts."""
+
+
+@user.command("invite")
+@click.option("--username", required=True, help="Lower-case letters, digits, '.', '_' and '-'.")
+@click.option("--role", required=True, help="officer, desk-lead, administrator or analyst.")
+@click.option("--desk", "desk_codes", multiple=True, help="A desk to make the person a member of (repeat).")
+@click.option(
+    "--organisation", "organisation_code", help="The organisation (default: that of the first desk)."
+)
+def user_invite(username: str, role: str, desk_codes: tuple[str, ...], organisation_code: str | None) -> None:
+    """Invite a person: create the account and print its one-time enrolment link (valid 72 hours).
+
+    The link is shown only now: pass it on yourself, by a channel you trust. Desk memberships give no key
+    yet: once enrolled, the person is granted each desk's key by a member (or `lykta desk grant`).
+    """
+    from sqlmodel import select
+
+    from portal.accounts.enrolment import InviteError, invite
+    from portal.audit import log as audit_log
+    from portal.network.models import Desk, Organisation
+
+    settings = _settings_or_exit()
+    engine = db.make_nullpool_engine(settings.database_url)
+    try:
+        with db.session_scope(engine) as session:
+            desks = []
+            for code in desk_codes:
+                found = session.exec(select(Desk).where(Desk.code == code)).first()
+                if found is None or found.id is None:
+                    raise click.ClickException(f"No desk with the code {code!r}; see `lykta desk list`.")
+                desks.append(found)
+            organisation_id = desks[0].organisation_id if desks else None
+            if organisation_code:
+                organisation = session.exec(
+                    select(Organisation).where(Organisation.code == organisation_code)
+                ).first()
+                if organisation is None:
+                    raise click.ClickException(f"No organisation with the code {organisation_code!r}.")
+                organisation_id = organisation.id
+            desk_ids = [d.id for d in desks if d.id is not None]
+            token = invite(
+                session,
+                username=username.strip().lower(),
+                role=role,
+                organisation_id=organisation_id,
+                desk_ids=desk_ids,
+                created_by=None,
+            )
+            audit_log.record(
+                session,
+                "admin.staff.invited",
+                actor="cli",
+                detail={
+                    "username": username.strip().lower(),
+                    "role": role,
+                    "organisation_id": organisation_id,
+                    "desk_ids": desk_ids,
+                },
+            )
+    except InviteError as error:
+        raise click.ClickException(f"Nobody was invited: {error}.") from None
+    finally:
+        engine.dispose()
+    click.echo("Give this one-time link to the person (it is not stored and cannot be shown again):")
+    click.echo(f"/staff/enrol/{token}")

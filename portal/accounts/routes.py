@@ -4,4 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-ROUTES: list[Route] = []
+from portal.accounts import views
+
+ROUTES: list[Route] = [
+    Route("/enrol/{token:str}", views.enrol_form),
+    Route("/enrol/{token:str}", views.enrol, methods=["POST"]),
+]

@@ -4,4 +4,10 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-ROUTES: list[Route] = []
+from portal.keyring import views
+
+ROUTES: list[Route] = [
+    Route("/desks/{desk_id:int}", views.desk_page),
+    Route("/desks/{desk_id:int}/grant", views.desk_grant, methods=["POST"]),
+    Route("/desks/{desk_id:int}/remove", views.desk_remove, methods=["POST"]),
+]

@@ -28,7 +28,9 @@ class MailboxDeriver:
         self._pepper = settings.pepper
         self.params = params
         self._running = asyncio.Semaphore(settings.reply_code_concurrency)
-        self._max_waiting = 8 * settings.reply_code_concurrency
+        # Enough queue for a burst of residents (each waits about one derivation per place ahead of it);
+        # beyond it, a quick "busy, try again" is kinder than a minute's wait.
+        self._max_waiting = 32 * settings.reply_code_concurrency
         self._waiting = 0
 
     def _derive(self, code: crypto.ReplyCode) -> crypto.MailboxKeys:

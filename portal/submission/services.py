@@ -13,6 +13,7 @@ import json
 import secrets
 from collections.abc import Sequence
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 import crypto
@@ -54,9 +55,13 @@ def tip_recipients(db: Session, tip: Tip) -> list[crypto.X25519Recipient]:
     return [*keys, crypto.X25519Recipient.parse(tip.tipster_public_key)]
 
 
+# Chunk rows are inserted in batches of this many (about 1 MiB), so a 100 MiB file never sits in memory as
+# ORM objects or driver parameters: memory stays at one batch whatever the size (submit_bench measures it).
+CHUNK_ROWS_PER_INSERT = 16
+
+
 def _store_files(db: Session, *, tip_id: str, message_id: str | None, files: Sequence[EncryptedFile]) -> None:
     for encrypted in files:
-        rows = encrypted.rows()
         db.add(
             StoredFile(
                 id=encrypted.file_id,
@@ -64,13 +69,18 @@ def _store_files(db: Session, *, tip_id: str, message_id: str | None, files: Seq
                 message_id=message_id,
                 header=encrypted.header,
                 meta=encrypted.meta,
-                chunk_count=len(rows),
+                chunk_count=encrypted.row_count,
             )
         )
         db.flush()
-        for seq, data in enumerate(rows):
-            db.add(FileChunk(file_id=encrypted.file_id, seq=seq, data=data))
-        db.flush()
+        batch: list[dict[str, object]] = []
+        for seq, data in enumerate(encrypted.rows()):
+            batch.append({"file_id": encrypted.file_id, "seq": seq, "data": data})
+            if len(batch) == CHUNK_ROWS_PER_INSERT:
+                db.execute(insert(FileChunk), batch)
+                batch = []
+        if batch:
+            db.execute(insert(FileChunk), batch)
 
 
 def store_tip(
@@ -190,7 +200,15 @@ class ConversationEntry:
     files: tuple[FileEntry, ...]
 
 
-def _file_entries(files: Sequence[StoredFile], identity: crypto.X25519Identity) -> tuple[FileEntry, ...]:
+# A tipster's key, or a desk's key ring: a desk whose key was rotated reads old tips with its old keys.
+Keys = crypto.X25519Identity | Sequence[crypto.X25519Identity]
+
+
+def _keys(identity: Keys) -> list[crypto.X25519Identity]:
+    return [identity] if isinstance(identity, crypto.X25519Identity) else list(identity)
+
+
+def _file_entries(files: Sequence[StoredFile], identity: Keys) -> tuple[FileEntry, ...]:
     entries = []
     for stored in files:
         meta = json.loads(
@@ -198,21 +216,21 @@ def _file_entries(files: Sequence[StoredFile], identity: crypto.X25519Identity) 
                 stored.meta,
                 kind=FILE_META_KIND,
                 subject=file_subject(stored.tip_id, stored.id),
-                identities=[identity],
+                identities=_keys(identity),
             )
         )
         entries.append(FileEntry(file_id=stored.id, name=str(meta["name"]), size=int(meta["size"])))
     return tuple(entries)
 
 
-def read_answers(tip: Tip, identity: crypto.X25519Identity) -> dict[str, str]:
+def read_answers(tip: Tip, identity: Keys) -> dict[str, str]:
     answers: dict[str, str] = json.loads(
-        crypto.unseal(tip.answers, kind=TIP_KIND, subject=tip.id, identities=[identity])
+        crypto.unseal(tip.answers, kind=TIP_KIND, subject=tip.id, identities=_keys(identity))
     )
     return answers
 
 
-def conversation(db: Session, tip: Tip, identity: crypto.X25519Identity) -> list[ConversationEntry]:
+def conversation(db: Session, tip: Tip, identity: Keys) -> list[ConversationEntry]:
     """The tip's messages, oldest first, decrypted with `identity` (the tipster's or a desk's)."""
     messages = db.exec(select(Message).where(Message.tip_id == tip.id).order_by(col(Message.created_at)))
     entries = []
@@ -229,7 +247,7 @@ def conversation(db: Session, tip: Tip, identity: crypto.X25519Identity) -> list
             message.body,
             kind=MESSAGE_KIND,
             subject=message_subject(tip.id, message.id),
-            identities=[identity],
+            identities=_keys(identity),
         )
         entries.append(
             ConversationEntry(
@@ -243,7 +261,7 @@ def conversation(db: Session, tip: Tip, identity: crypto.X25519Identity) -> list
     return entries
 
 
-def tip_files(db: Session, tip: Tip, identity: crypto.X25519Identity) -> tuple[FileEntry, ...]:
+def tip_files(db: Session, tip: Tip, identity: Keys) -> tuple[FileEntry, ...]:
     files = db.exec(
         select(StoredFile)
         .where(StoredFile.tip_id == tip.id, col(StoredFile.message_id).is_(None))
@@ -255,9 +273,7 @@ def tip_files(db: Session, tip: Tip, identity: crypto.X25519Identity) -> tuple[F
 __all__ = ["new_id"]
 
 
-def share_with_desk(
-    db: Session, *, tip: Tip, identity: crypto.X25519Identity, desk: Desk, reason: str
-) -> None:
+def share_with_desk(db: Session, *, tip: Tip, identity: Keys, desk: Desk, reason: str) -> None:
     """Let `desk` read the tip: add its stanza to every envelope the tipster can read, headers only.
 
     `identity` is any key that opens the tip's envelopes: a desk's (hand-over on a legal basis) or the
@@ -267,7 +283,7 @@ def share_with_desk(
     if db.get(TipRecipient, (tip.id, desk.id)) is not None:
         return
     new_key = [crypto.X25519Recipient.parse(desk.public_key)]
-    identities = [identity]
+    identities = _keys(identity)
     tip.answers = crypto.add_recipients(tip.answers, identities=identities, recipients=new_key)
     if tip.contact is not None:
         tip.contact = crypto.add_recipients(tip.contact, identities=identities, recipients=new_key)

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import secrets
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 import crypto
@@ -64,10 +64,15 @@ class EncryptedFile:
     spool: BinaryIO
     spool_size: int
 
-    def rows(self) -> list[bytes]:
-        """The spooled ciphertext cut into row-sized pieces (read when the transaction writes them)."""
+    @property
+    def row_count(self) -> int:
+        return -(-self.spool_size // ROW_SIZE)
+
+    def rows(self) -> Iterator[bytes]:
+        """The spooled ciphertext in row-sized pieces, read one at a time as the transaction writes them."""
         self.spool.seek(0)
-        return [piece for piece in iter(lambda: self.spool.read(ROW_SIZE), b"")]
+        while piece := self.spool.read(ROW_SIZE):
+            yield piece
 
     def discard(self) -> None:
         self.spool.close()

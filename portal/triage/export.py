@@ -11,13 +11,13 @@ from __future__ import annotations
 import io
 import tarfile
 import tempfile
-from collections.abc import Mapping
 from typing import BinaryIO
 
 from sqlmodel import Session
 
 import crypto
 from portal.audit import log as audit
+from portal.keyring.services import DeskKeyrings
 from portal.triage import services as triage
 
 ANSWER_LABELS = (
@@ -77,7 +77,7 @@ def tip_text(opened: triage.OpenedTip) -> str:
 
 def export_to_age(
     db: Session, *, tip_id: str, recipient: crypto.X25519Recipient, staff_id: int, actor: str,
-    desk_keys: Mapping[int, crypto.X25519Identity],
+    desk_keys: DeskKeyrings,
 ) -> tuple[str, BinaryIO]:  # fmt: skip
     """The case number, and an age file (an anonymous temporary file, rewound) of the tip and its files."""
     opened = triage.open_tip(db, tip_id=tip_id, staff_id=staff_id, actor=actor, desk_keys=desk_keys)

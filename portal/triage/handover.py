@@ -7,12 +7,10 @@ provision relied on is recorded in clear with the hand-over and in the audit log
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from sqlmodel import Session, col, select
 
-import crypto
 from portal.audit import log as audit
+from portal.keyring.services import DeskKeyrings, identities_for
 from portal.network.models import Desk
 from portal.submission.models import HandOver, TipRecipient
 from portal.submission.services import share_with_desk
@@ -36,7 +34,7 @@ def _target(db: Session, tip_id: str, to_desk_id: int) -> Desk:
 
 def request_consent(
     db: Session, *, tip_id: str, to_desk_id: int, staff_id: int, actor: str,
-    desk_keys: Mapping[int, crypto.X25519Identity],
+    desk_keys: DeskKeyrings,
 ) -> HandOver:  # fmt: skip
     tip, mine = reachable_tip(db, tip_id, desk_keys)
     desk = _target(db, tip.id, to_desk_id)
@@ -50,14 +48,14 @@ def request_consent(
 
 def hand_over_on_legal_basis(
     db: Session, *, tip_id: str, to_desk_id: int, legal_basis: str, staff_id: int, actor: str,
-    desk_keys: Mapping[int, crypto.X25519Identity],
+    desk_keys: DeskKeyrings,
 ) -> HandOver:  # fmt: skip
     legal_basis = " ".join(legal_basis.split())[:MAX_LEGAL_BASIS]
     if not legal_basis:
         raise ValueError("a legal basis must be recorded")
     tip, mine = reachable_tip(db, tip_id, desk_keys)
     desk = _target(db, tip.id, to_desk_id)
-    share_with_desk(db, tip=tip, identity=desk_keys[mine[0]], desk=desk, reason="legal-basis")
+    share_with_desk(db, tip=tip, identity=identities_for(desk_keys, mine), desk=desk, reason="legal-basis")
     handover = HandOver(
         tip_id=tip.id, from_desk_id=mine[0], to_desk_id=desk.id or 0, basis="legal-basis",
         legal_basis=legal_basis, status="done", requested_by=staff_id,

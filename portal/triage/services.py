@@ -21,6 +21,7 @@ from portal.accounts.models import StaffAccount
 from portal.audit import log as audit
 from portal.db import utcnow
 from portal.i18n import N_
+from portal.keyring.services import DeskKeyrings, identities_for
 from portal.network.models import Desk, Municipality
 from portal.submission import services as tips
 from portal.submission.models import FileChunk, StoredFile, Tip, TipRecipient
@@ -195,9 +196,7 @@ def inbox(db: Session, *, staff_id: int, desk_ids: Sequence[int], filters: Inbox
     )
 
 
-def reachable_tip(
-    db: Session, tip_id: str, desk_keys: Mapping[int, crypto.X25519Identity]
-) -> tuple[Tip, list[int]]:
+def reachable_tip(db: Session, tip_id: str, desk_keys: DeskKeyrings) -> tuple[Tip, list[int]]:
     """The tip and the ids of its desks this person holds keys for; NotAllowedError if none."""
     tip = db.get(Tip, tip_id[:32])
     if tip is None:
@@ -228,14 +227,12 @@ class OpenedTip:
     municipality_name: str
 
 
-def open_tip(
-    db: Session, *, tip_id: str, staff_id: int, actor: str, desk_keys: Mapping[int, crypto.X25519Identity]
-) -> OpenedTip:
+def open_tip(db: Session, *, tip_id: str, staff_id: int, actor: str, desk_keys: DeskKeyrings) -> OpenedTip:
     """Decrypt a tip for reading, mark it read for this officer, and audit the opening."""
     tip, mine = reachable_tip(db, tip_id, desk_keys)
-    identity = desk_keys[mine[0]]
+    identities = identities_for(desk_keys, mine)
     contact = (
-        crypto.unseal(tip.contact, kind=tips.CONTACT_KIND, subject=tip.id, identities=[identity]).decode(
+        crypto.unseal(tip.contact, kind=tips.CONTACT_KIND, subject=tip.id, identities=identities).decode(
             "utf-8"
         )
         if tip.contact
@@ -244,7 +241,7 @@ def open_tip(
     notes = []
     for note in db.exec(select(TipNote).where(TipNote.tip_id == tip.id).order_by(col(TipNote.created_at))):
         author = db.get(StaffAccount, note.staff_id)
-        text = crypto.unseal(note.body, kind=NOTE_KIND, subject=f"{tip.id}:{note.id}", identities=[identity])
+        text = crypto.unseal(note.body, kind=NOTE_KIND, subject=f"{tip.id}:{note.id}", identities=identities)
         notes.append(
             NoteEntry(
                 author=author.username if author else "?",
@@ -269,11 +266,11 @@ def open_tip(
     audit.record(db, "tip.opened", actor=actor, tip_id=tip.id)
     return OpenedTip(
         tip=tip,
-        answers=tips.read_answers(tip, identity),
+        answers=tips.read_answers(tip, identities),
         contact=contact,
-        files=tips.tip_files(db, tip, identity)
-        + tuple(f for e in tips.conversation(db, tip, identity) for f in e.files),
-        conversation=tips.conversation(db, tip, identity),
+        files=tips.tip_files(db, tip, identities)
+        + tuple(f for e in tips.conversation(db, tip, identities) for f in e.files),
+        conversation=tips.conversation(db, tip, identities),
         notes=notes,
         desks=desks,
         municipality_name=municipality.name if municipality else "",
@@ -287,7 +284,7 @@ def reply(
     text: str,
     desk_id: int | None,
     actor: str,
-    desk_keys: Mapping[int, crypto.X25519Identity],
+    desk_keys: DeskKeyrings,
 ) -> None:
     """A desk's message to the tipster, sealed to the tipster key and the tip's desks."""
     tip, mine = reachable_tip(db, tip_id, desk_keys)
@@ -303,7 +300,7 @@ def add_note(
     text: str,
     staff_id: int,
     actor: str,
-    desk_keys: Mapping[int, crypto.X25519Identity],
+    desk_keys: DeskKeyrings,
 ) -> None:
     """An internal note, sealed to the tip's desks only (never the tipster key)."""
     tip, _mine = reachable_tip(db, tip_id, desk_keys)
@@ -332,7 +329,7 @@ def set_status(
     status: str,
     outcome: str | None,
     actor: str,
-    desk_keys: Mapping[int, crypto.X25519Identity],
+    desk_keys: DeskKeyrings,
 ) -> None:
     if status not in STATUSES or (status == "closed" and outcome not in OUTCOMES):
         raise ValueError("unknown status or outcome")
@@ -355,7 +352,7 @@ def assign(
     tip_id: str,
     assignee_id: int | None,
     actor: str,
-    desk_keys: Mapping[int, crypto.X25519Identity],
+    desk_keys: DeskKeyrings,
 ) -> None:
     tip, _mine = reachable_tip(db, tip_id, desk_keys)
     tip.assignee_id = assignee_id
@@ -397,7 +394,7 @@ def open_file(
     tip_id: str,
     file_id: str,
     actor: str | None,
-    desk_keys: Mapping[int, crypto.X25519Identity],
+    desk_keys: DeskKeyrings,
 ) -> tuple[dict[str, object], Iterator[bytes]]:
     """A file's metadata and its plaintext as verified chunks, read row by row (constant memory).
 
@@ -409,11 +406,11 @@ def open_file(
     stored = db.get(StoredFile, file_id[:32])
     if stored is None or stored.tip_id != tip.id:
         raise NotAllowedError()
-    identity = desk_keys[mine[0]]
+    identities = identities_for(desk_keys, mine)
     subject = file_subject(tip.id, stored.id)
-    meta = json.loads(crypto.unseal(stored.meta, kind=FILE_META_KIND, subject=subject, identities=[identity]))
+    meta = json.loads(crypto.unseal(stored.meta, kind=FILE_META_KIND, subject=subject, identities=identities))
     payload = io.BufferedReader(_StoredPayload(db, stored), buffer_size=crypto.CHUNK_SIZE + 16)
-    chunks = crypto.strip_binding(crypto.decrypt_chunks(payload, [identity]), kind=FILE_KIND, subject=subject)
+    chunks = crypto.strip_binding(crypto.decrypt_chunks(payload, identities), kind=FILE_KIND, subject=subject)
     if actor is not None:
         audit.record(db, "file.downloaded", actor=actor, tip_id=tip.id, detail={"file": stored.id})
     return meta, chunks
@@ -425,7 +422,7 @@ def set_labels(
     tip_id: str,
     labels: Sequence[str],
     actor: str,
-    desk_keys: Mapping[int, crypto.X25519Identity],
+    desk_keys: DeskKeyrings,
 ) -> None:
     """Replace the tip's labels with `labels` (unknown ones are ignored)."""
     tip, _mine = reachable_tip(db, tip_id, desk_keys)

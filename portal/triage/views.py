@@ -47,7 +47,7 @@ from portal.triage.web import (
     read_form,
     render_staff,
 )
-from portal.web import services, set_cookie
+from portal.web import delete_cookie, services, set_cookie
 
 LOGIN_PER_ACCOUNT_PER_MINUTE = 5
 LOGIN_GLOBAL_PER_MINUTE = 60
@@ -150,7 +150,7 @@ async def logout(request: Request) -> Response:
     response = render_staff(
         request, "staff/login.html", staff=None, purposes=("login",), notice=NOTICE_LOGGED_OUT
     )
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    delete_cookie(response, request, SESSION_COOKIE)
     return response
 
 

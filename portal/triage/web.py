@@ -19,7 +19,7 @@ from portal import i18n
 from portal.accounts.models import ROLE_LABELS, StaffAccount
 from portal.db import session_scope
 from portal.formdata import FormError, parse_urlencoded
-from portal.keyring.services import unlock_desks
+from portal.keyring.services import unlock_desk_keyring
 from portal.middleware import BodyTooLargeError
 from portal.network.catalogue import CATEGORIES
 from portal.triage.services import HANDOVER_LABELS, OUTCOME_LABELS, STATUS_LABELS
@@ -39,7 +39,8 @@ class Staff:
 
     account: StaffAccount
     personal: crypto.X25519Identity = dataclasses.field(repr=False)
-    desk_keys: dict[int, crypto.X25519Identity] = dataclasses.field(repr=False)
+    # Per desk, every key it has had, the current one first (portal.keyring.services.unlock_desk_keyring).
+    desk_keys: dict[int, list[crypto.X25519Identity]] = dataclasses.field(repr=False)
 
     @property
     def id(self) -> int:
@@ -72,7 +73,11 @@ def current_staff(request: Request) -> Staff | None:
         personal = crypto.X25519Identity(opened.secret)
         assert account.id is not None
         # Analysts work with aggregate figures only (DESIGN 1): even a grant given by mistake opens nothing.
-        desk_keys = {} if account.role == "analyst" else unlock_desks(db, staff_id=account.id, personal=personal)
+        desk_keys = (
+            {}
+            if account.role == "analyst"
+            else unlock_desk_keyring(db, staff_id=account.id, personal=personal)
+        )
         return Staff(account=account, personal=personal, desk_keys=desk_keys)
 
 

@@ -41,7 +41,7 @@ def make_account(
         account, _identity, totp = create_account(
             db, username=username, role=role, passphrase=PASSPHRASE,
             signing_key=services.settings.signing_key, keywrap_params=params,
-        )  # fmt: skip
+        )
         if desk_code is not None:
             desk = db.exec(select(Desk).where(Desk.code == desk_code)).one()
             organisation = db.get(Organisation, desk.organisation_id)
@@ -86,7 +86,7 @@ def scene(
             role=role,
             params=fast_argon2,
             desk_code={"member": desks[0], "other-desk": other_desk.code, "none": None}[membership],
-        )  # fmt: skip
+        )
         for role in ROLES
         for membership in MEMBERSHIPS
     }

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pyotp
+import pytest
 from starlette.testclient import TestClient
 
 from portal.accounts import login as login_module
@@ -149,3 +150,40 @@ def test_canned_reply_in_the_tipsters_language_and_labels(
     labelled = client.get(tip_url.group(1)).text
     assert 'value="urgent" checked' in labelled and 'value="repeat" checked' in labelled
     assert "bogus" not in labelled
+
+
+def test_passphrase_guessing_is_throttled_per_account(
+    client: TestClient, demo_accounts: dict[str, Any]
+) -> None:
+    from portal.triage.views import LOGIN_PER_ACCOUNT_PER_MINUTE
+
+    officer = account(demo_accounts, role="officer")
+    for _ in range(LOGIN_PER_ACCOUNT_PER_MINUTE):
+        assert staff_login(client, {**officer, "password": "wrong guess of a passphrase"}).status_code == 400
+    # The budget is spent: even the right passphrase and code wait for the next minute.
+    throttled = staff_login(client, officer)
+    assert throttled.status_code == 429
+    # Another account is not locked out by guesses against this one.
+    other = next(a for a in demo_accounts["accounts"] if a["username"] != officer["username"])
+    assert staff_login(client, other).url.path == "/staff/"
+
+
+def test_unknown_users_cost_the_same_argon2_work(
+    client: TestClient, demo_accounts: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crypto
+    from portal.accounts import login
+
+    calls: list[str] = []
+    real_unwrap = crypto.unwrap_secret
+
+    def counting_unwrap(blob: bytes, passphrase: str) -> bytes:
+        calls.append("unwrap")
+        return real_unwrap(blob, passphrase)
+
+    monkeypatch.setattr(login.crypto, "unwrap_secret", counting_unwrap)
+    staff_login(
+        client, {"username": "nobody-here", "password": "whatever it is", "totp_secret": pyotp.random_base32()}
+    )
+    staff_login(client, {**account(demo_accounts, role="officer"), "password": "a wrong passphrase!"})
+    assert calls == ["unwrap", "unwrap"]

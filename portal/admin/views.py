@@ -1,0 +1,362 @@
+"""Administration views for the network: organisations, municipalities, desks and routing.
+
+GET       /staff/admin/                    overview
+GET/POST  /staff/admin/organisations       list, create (the recovery key is shown once, never stored)
+GET/POST  /staff/admin/municipalities      list, create
+GET/POST  /staff/admin/desks               list per organisation with tip counts, create
+GET/POST  /staff/admin/desks/{id}          edit name, retention, automatic acknowledgement
+GET/POST  /staff/admin/routing             category x desk grid of one municipality, with the resident's view
+
+Views parse, call portal.admin services, and render; none of them touches tip content (the services
+cannot either: they read tips only as counts).
+"""
+
+from __future__ import annotations
+
+from markupsafe import Markup
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portal.admin import routing
+from portal.admin import services as admin
+from portal.admin.forms import AdminForm
+from portal.admin.web import (
+    ERROR_EXPIRED,
+    ERROR_FIELDS,
+    administrator,
+    administrator_post,
+    done,
+    render_admin,
+)
+from portal.db import session_scope
+from portal.network.catalogue import CATEGORIES
+from portal.submission.models import STATUSES
+from portal.triage.web import Staff
+from portal.web import services
+
+ORGANISATION_FIELDS = ("code", "name", "kind")
+MUNICIPALITY_FIELDS = ("code", "name", "finnish")
+DESK_FIELDS = ("organisation", "code", "name", "retention_days", "auto_acknowledge")
+DESK_EDIT_FIELDS = ("name", "retention_days", "auto_acknowledge")
+
+
+async def overview(request: Request) -> Response:
+    staff = await administrator(request)
+    if isinstance(staff, Response):
+        return staff
+    with session_scope(services(request).engine) as db:
+        figures = admin.overview(db)
+        gaps = routing.gaps(db)
+    return render_admin(
+        request, "staff/admin/overview.html", staff=staff, figures=figures, gaps=gaps, statuses=STATUSES
+    )
+
+
+async def nothing_here(request: Request) -> Response:
+    """Any unknown address (or method) under /staff/admin/: the login page or 404, as for a real page."""
+    staff = await administrator(request)
+    if isinstance(staff, Response):
+        return staff
+    raise HTTPException(status_code=404)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Organisations
+
+
+def _organisations_page(
+    request: Request, staff: Staff, *, status_code: int = 200, **context: object
+) -> Response:
+    with session_scope(services(request).engine) as db:
+        rows = admin.organisations(db)
+    return render_admin(
+        request,
+        "staff/admin/organisations.html",
+        staff=staff,
+        status_code=status_code,
+        purposes=("admin-organisation",),
+        rows=rows,
+        **context,
+    )
+
+
+async def organisations(request: Request) -> Response:
+    staff = await administrator(request)
+    if isinstance(staff, Response):
+        return staff
+    return _organisations_page(request, staff)
+
+
+async def organisation_create(request: Request) -> Response:
+    checked = await administrator_post(request, "admin-organisation")
+    if isinstance(checked, Response):
+        return checked
+    staff, form, csrf_ok = checked
+    values = form.values(*ORGANISATION_FIELDS)
+    if not csrf_ok:
+        return _organisations_page(request, staff, status_code=400, error=ERROR_EXPIRED, values=values)
+    try:
+        with session_scope(services(request).engine) as db:
+            organisation, sheet = admin.create_organisation(db, form, actor=staff.actor)
+    except admin.InvalidError as invalid:
+        return _organisations_page(
+            request, staff, status_code=400, error=ERROR_FIELDS, errors=invalid.errors, values=values
+        )
+    # Rendered as the answer to the POST itself, not after a redirect: there is no page to come back to,
+    # because the private key exists only in this response (and the middleware marks it no-store).
+    return render_admin(
+        request,
+        "staff/admin/organisation_created.html",
+        staff=staff,
+        organisation=organisation,
+        identity_text=sheet.identity_text,
+        # segno's SVG holds only the key's QR modules, no text of anyone's: safe to insert as it is.
+        qr_svg=Markup(sheet.qr_svg),  # noqa: S704
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Municipalities
+
+
+def _municipalities_page(
+    request: Request, staff: Staff, *, status_code: int = 200, **context: object
+) -> Response:
+    with session_scope(services(request).engine) as db:
+        rows = admin.municipalities(db)
+    return render_admin(
+        request,
+        "staff/admin/municipalities.html",
+        staff=staff,
+        status_code=status_code,
+        purposes=("admin-municipality",),
+        rows=rows,
+        **context,
+    )
+
+
+async def municipalities(request: Request) -> Response:
+    staff = await administrator(request)
+    if isinstance(staff, Response):
+        return staff
+    return _municipalities_page(request, staff)
+
+
+async def municipality_create(request: Request) -> Response:
+    checked = await administrator_post(request, "admin-municipality")
+    if isinstance(checked, Response):
+        return checked
+    staff, form, csrf_ok = checked
+    values = form.values(*MUNICIPALITY_FIELDS)
+    if not csrf_ok:
+        return _municipalities_page(request, staff, status_code=400, error=ERROR_EXPIRED, values=values)
+    try:
+        with session_scope(services(request).engine) as db:
+            admin.create_municipality(db, form, actor=staff.actor)
+    except admin.InvalidError as invalid:
+        return _municipalities_page(
+            request, staff, status_code=400, error=ERROR_FIELDS, errors=invalid.errors, values=values
+        )
+    return done("municipalities", "municipality-created")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Desks
+
+
+def _desks_page(request: Request, staff: Staff, *, status_code: int = 200, **context: object) -> Response:
+    with session_scope(services(request).engine) as db:
+        rows = admin.desks(db)
+        organisation_rows = admin.organisations(db)
+    context.setdefault("values", {"retention_days": str(admin.DEFAULT_RETENTION_DAYS)})
+    return render_admin(
+        request,
+        "staff/admin/desks.html",
+        staff=staff,
+        status_code=status_code,
+        purposes=("admin-desk",),
+        rows=rows,
+        organisations=[row.organisation for row in organisation_rows],
+        statuses=STATUSES,
+        retention_min=admin.RETENTION_MIN_DAYS,
+        retention_max=admin.RETENTION_MAX_DAYS,
+        **context,
+    )
+
+
+async def desks(request: Request) -> Response:
+    staff = await administrator(request)
+    if isinstance(staff, Response):
+        return staff
+    return _desks_page(request, staff)
+
+
+async def desk_create(request: Request) -> Response:
+    checked = await administrator_post(request, "admin-desk")
+    if isinstance(checked, Response):
+        return checked
+    staff, form, csrf_ok = checked
+    values = form.values(*DESK_FIELDS)
+    if not csrf_ok:
+        return _desks_page(request, staff, status_code=400, error=ERROR_EXPIRED, values=values)
+    try:
+        with session_scope(services(request).engine) as db:
+            desk = admin.create_desk(db, form, actor=staff.actor)
+    except admin.InvalidError as invalid:
+        return _desks_page(
+            request, staff, status_code=400, error=ERROR_FIELDS, errors=invalid.errors, values=values
+        )
+    return done(f"desks/{desk.id}", "desk-created")
+
+
+def _desk_page(
+    request: Request, staff: Staff, desk_id: int, *, status_code: int = 200, **context: object
+) -> Response:
+    with session_scope(services(request).engine) as db:
+        try:
+            row = admin.desk_row(db, desk_id)
+        except admin.NotFoundError:
+            return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
+    context.setdefault(
+        "values",
+        {
+            "name": row.desk.name,
+            "retention_days": str(row.desk.retention_days),
+            "auto_acknowledge": "yes" if row.desk.auto_acknowledge else "",
+        },
+    )
+    return render_admin(
+        request,
+        "staff/admin/desk.html",
+        staff=staff,
+        status_code=status_code,
+        purposes=("admin-desk-edit",),
+        row=row,
+        statuses=STATUSES,
+        retention_min=admin.RETENTION_MIN_DAYS,
+        retention_max=admin.RETENTION_MAX_DAYS,
+        **context,
+    )
+
+
+async def desk(request: Request) -> Response:
+    staff = await administrator(request)
+    if isinstance(staff, Response):
+        return staff
+    return _desk_page(request, staff, int(request.path_params["desk_id"]))
+
+
+async def desk_update(request: Request) -> Response:
+    checked = await administrator_post(request, "admin-desk-edit")
+    if isinstance(checked, Response):
+        return checked
+    staff, form, csrf_ok = checked
+    desk_id = int(request.path_params["desk_id"])
+    values = form.values(*DESK_EDIT_FIELDS)
+    if not csrf_ok:
+        return _desk_page(request, staff, desk_id, status_code=400, error=ERROR_EXPIRED, values=values)
+    try:
+        with session_scope(services(request).engine) as db:
+            admin.update_desk(db, desk_id, form, actor=staff.actor)
+    except admin.NotFoundError:
+        return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
+    except admin.InvalidError as invalid:
+        return _desk_page(
+            request, staff, desk_id, status_code=400, error=ERROR_FIELDS, errors=invalid.errors, values=values
+        )
+    return done(f"desks/{desk_id}", "desk-saved")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Routing
+
+
+def _routing_page(
+    request: Request,
+    staff: Staff,
+    *,
+    municipality_code: str,
+    show_all: bool,
+    status_code: int = 200,
+    submitted: AdminForm | None = None,
+    **context: object,
+) -> Response:
+    with session_scope(services(request).engine) as db:
+        all_municipalities = admin.municipalities(db)
+        chosen = next((m for m in all_municipalities if m.code == municipality_code), None)
+        if chosen is None and all_municipalities:
+            chosen = all_municipalities[0]
+        grid = routing.grid(db, chosen, show_all=show_all) if chosen is not None else None
+        preview_category = request.query_params.get("category", "")
+        if preview_category not in routing.ROUTABLE_CODES:
+            preview_category = routing.ROUTABLE[0].code
+        recipients = routing.preview(db, chosen, preview_category) if chosen is not None else []
+    # A form shown again after an error keeps what was chosen in it, not what is stored.
+    chosen_cells = submitted.with_prefix(routing.CELL_PREFIX) if submitted is not None else {}
+    return render_admin(
+        request,
+        "staff/admin/routing.html",
+        staff=staff,
+        status_code=status_code,
+        purposes=("admin-routing",),
+        municipalities=all_municipalities,
+        grid=grid,
+        chosen_cells=chosen_cells,
+        categories=routing.ROUTABLE,
+        all_categories=CATEGORIES,
+        preview_category=preview_category,
+        recipients=recipients,
+        cell_prefix=routing.CELL_PREFIX,
+        **context,
+    )
+
+
+async def routing_table(request: Request) -> Response:
+    staff = await administrator(request)
+    if isinstance(staff, Response):
+        return staff
+    return _routing_page(
+        request,
+        staff,
+        municipality_code=request.query_params.get("municipality", ""),
+        show_all=request.query_params.get("all") == "1",
+    )
+
+
+async def routing_save(request: Request) -> Response:
+    checked = await administrator_post(request, "admin-routing")
+    if isinstance(checked, Response):
+        return checked
+    staff, form, csrf_ok = checked
+    code = form.get("municipality")
+    show_all = form.get("all") == "1"
+    if not csrf_ok:
+        return _routing_page(
+            request,
+            staff,
+            municipality_code=code,
+            show_all=show_all,
+            status_code=400,
+            submitted=form,
+            error=ERROR_EXPIRED,
+        )
+    try:
+        with session_scope(services(request).engine) as db:
+            municipality = routing.municipality_by_code(db, code)
+            routing.save(db, municipality, form, actor=staff.actor)
+    except admin.NotFoundError:
+        return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
+    except admin.InvalidError as invalid:
+        return _routing_page(
+            request,
+            staff,
+            municipality_code=code,
+            show_all=show_all,
+            status_code=400,
+            submitted=form,
+            error=ERROR_FIELDS,
+            errors=invalid.errors,
+        )
+    query = {"municipality": code, **({"all": "1"} if show_all else {})}
+    return done("routing", "routing-saved", query=query)
