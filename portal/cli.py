@@ -13,6 +13,7 @@ from portal import db
 from portal.settings import (
     SECRET_NAMES,
     SECRETS_FILE,
+    Settings,
     SettingsError,
     data_dir_from,
     load_settings,
@@ -20,7 +21,7 @@ from portal.settings import (
 )
 
 
-def _settings_or_exit():  # type: ignore[no-untyped-def]
+def _settings_or_exit() -> Settings:
     try:
         return load_settings()
     except SettingsError as error:

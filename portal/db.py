@@ -35,6 +35,14 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def id_of(row: Any) -> int:
+    """The primary key of a row that has been flushed. A row without one here is a programming error."""
+    value = row.id
+    if value is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
+    return int(value)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers go on while a tip is written; secure_delete overwrites freed pages so a deleted tip's

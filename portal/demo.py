@@ -16,6 +16,7 @@ import crypto
 from portal import i18n
 from portal.accounts.models import DeskMembership
 from portal.accounts.services import create_account
+from portal.db import id_of
 from portal.i18n import N_
 from portal.keyring.models import DeskKeyGrant
 from portal.keyring.services import create_desk, grant_to_staff, open_grant
@@ -129,33 +130,33 @@ def seed(
             for locale in i18n.LOCALES:
                 db.add(
                     CannedReply(
-                        desk_id=desk.id, key=key, language=locale.code, title=title,
+                        desk_id=id_of(desk), key=key, language=locale.code, title=title,
                         body=catalogs[locale.code].gettext(body),
                     )
                 )  # fmt: skip
     for route in catalogue.demo_routes():
         db.add(
             Route(
-                municipality_id=municipalities[route.municipality].id,
+                municipality_id=id_of(municipalities[route.municipality]),
                 category=route.category,
-                desk_id=desks[route.desk].id,
+                desk_id=id_of(desks[route.desk]),
                 primary=route.primary,
             )
         )
     accounts = []
-    for spec in catalogue.DEMO_ACCOUNTS:
+    for account_spec in catalogue.DEMO_ACCOUNTS:
         passphrase = demo_passphrase()
-        first_desk = desks[spec.desks[0]] if spec.desks else None
-        account, identity, totp_secret = create_account(
+        first_desk = desks[account_spec.desks[0]] if account_spec.desks else None
+        account, _personal, totp_secret = create_account(
             db,
-            username=spec.username,
-            role=spec.role,
+            username=account_spec.username,
+            role=account_spec.role,
             passphrase=passphrase,
             signing_key=signing_key,
             organisation_id=first_desk.organisation_id if first_desk else None,
             keywrap_params=keywrap_params,
         )
-        for desk_code in spec.desks:
+        for desk_code in account_spec.desks:
             desk = desks[desk_code]
             organisation_code = next(o for o, org in organisations.items() if org.id == desk.organisation_id)
             recovery_grant = db.exec(
@@ -166,7 +167,7 @@ def seed(
             ).one()
             desk_identity = open_grant(recovery_grant, desk, recovery[organisation_code])
             assert account.id is not None and account.public_key is not None
-            db.add(DeskMembership(desk_id=desk.id, staff_id=account.id))
+            db.add(DeskMembership(desk_id=id_of(desk), staff_id=account.id))
             grant_to_staff(
                 db,
                 desk=desk,
@@ -174,14 +175,13 @@ def seed(
                 staff_id=account.id,
                 staff_public_key=account.public_key,
             )
-        del identity  # the personal key is only ever unlocked again at login
         accounts.append(
             {
-                "username": spec.username,
+                "username": account_spec.username,
                 "password": passphrase,
                 "totp_secret": totp_secret,
-                "role": spec.role,
-                "desks": list(spec.desks),
+                "role": account_spec.role,
+                "desks": list(account_spec.desks),
             }
         )
     db.flush()

@@ -26,10 +26,11 @@ def take(db: Session, bucket: str, *, limit: int, now: float | None = None) -> b
     """Count one attempt in `bucket`; False if this window's budget is already spent."""
     window = int((time.time() if now is None else now) // WINDOW_SECONDS)
     dialect = sqlite if db.get_bind().dialect.name == "sqlite" else postgresql
-    upsert = dialect.insert(RateCounter).values(bucket=bucket, window=window, count=1)
+    table = RateCounter.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+    upsert = dialect.insert(table).values(bucket=bucket, window=window, count=1)
     upsert = upsert.on_conflict_do_update(
-        index_elements=["bucket", "window"], set_={"count": RateCounter.__table__.c.count + 1}
-    ).returning(RateCounter.__table__.c.count)
+        index_elements=["bucket", "window"], set_={"count": table.c.count + 1}
+    ).returning(table.c.count)
     count = int(db.execute(upsert).scalar_one())
     if count == 1:  # a new window: forget the old ones
         db.execute(delete(RateCounter).where(RateCounter.bucket == bucket, RateCounter.window < window))  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ import nacl.exceptions
 import nacl.secret
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import LargeBinary, delete
-from sqlmodel import Column, Field, Session, SQLModel, select
+from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from portal.db import utcnow
 
@@ -108,7 +108,7 @@ class SessionStore:
     def end(self, db: Session, cookie: str | None) -> None:
         parsed = self._parse(cookie) if cookie else None
         if parsed is not None:
-            db.exec(delete(SessionRow).where(SessionRow.id_hash == _hash(parsed[0])))  # type: ignore[call-overload]
+            db.execute(delete(SessionRow).where(col(SessionRow.id_hash) == _hash(parsed[0])))
 
     @staticmethod
     def purge_idle(db: Session, *, kind: str, idle: datetime.timedelta) -> None:

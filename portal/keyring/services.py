@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 import crypto
 from portal.accounts.models import DeskMembership, StaffAccount
 from portal.audit import log as audit
+from portal.db import id_of
 from portal.keyring.models import DeskKeyGrant
 from portal.network.models import Desk, Organisation
 
@@ -29,7 +30,7 @@ def create_desk(db: Session, *, organisation: Organisation, code: str, name: str
     recovery = crypto.X25519Recipient.parse(organisation.recovery_public_key)
     db.add(
         DeskKeyGrant(
-            desk_id=desk.id,
+            desk_id=id_of(desk),
             recovery_organisation_id=organisation.id,
             envelope=_seal_desk_key(identity, desk, recovery),
         )
@@ -51,7 +52,7 @@ def grant_to_staff(
 ) -> DeskKeyGrant:
     """Seal the desk key (already unlocked by the granter) to a staff member's personal key."""
     grant = DeskKeyGrant(
-        desk_id=desk.id,
+        desk_id=id_of(desk),
         staff_id=staff_id,
         envelope=_seal_desk_key(identity, desk, crypto.X25519Recipient.parse(staff_public_key)),
     )

@@ -190,15 +190,16 @@ async def mailbox_reply(request: Request) -> Response:
         return RedirectResponse(f"/{locale_of(request).code}/followup", status_code=303)
     with session_scope(services(request).engine) as db:
         tip = db.get(Tip, session.subject)
-        assert tip is not None  # a session row is deleted with its tip
-        recipients = tips.tip_recipients(db, tip)
+        if tip is None:  # deleted while the session lived (retention): nothing left to answer
+            return login_page(request, status_code=400, error=ERROR_CODE_UNKNOWN)
+        tip_id, recipients = tip.id, tips.tip_recipients(db, tip)
     sinks: list[EncryptingSink] = []
     settings = services(request).settings
 
     async def open_sink(part: FilePart, fields: dict[str, str]) -> FileSink:
         check_csrf(request, fields.get("csrf"), purpose=PURPOSE_REPLY)
         sink = EncryptingSink(
-            part, tip_id=tip.id, recipients=recipients, keep_original=fields.get("keep_original") == "yes"
+            part, tip_id=tip_id, recipients=recipients, keep_original=fields.get("keep_original") == "yes"
         )
         sinks.append(sink)
         return sink

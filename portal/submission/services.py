@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 import crypto
 from portal.audit import log as audit
-from portal.db import utcnow
+from portal.db import id_of, utcnow
 from portal.network.models import Desk, Organisation
 from portal.network.services import Recipient
 from portal.submission.forms import TipAnswers
@@ -295,5 +295,5 @@ def share_with_desk(db: Session, *, tip: Tip, identity: Keys, desk: Desk, reason
         stored.header = crypto.add_recipients(stored.header, identities=identities, recipients=new_key)
         stored.meta = crypto.add_recipients(stored.meta, identities=identities, recipients=new_key)
         db.add(stored)
-    db.add(TipRecipient(tip_id=tip.id, desk_id=desk.id, reason=reason))
+    db.add(TipRecipient(tip_id=tip.id, desk_id=id_of(desk), reason=reason))
     db.flush()

@@ -8,6 +8,7 @@ like anyone else. The officer does not keep the code: it is shown once, on the p
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +26,7 @@ from portal.submission.replycodes import DerivationBusyError, MailboxDeriver
 from portal.submission.services import store_tip
 from portal.submission.uploads import new_id
 from portal.triage.views import not_found
-from portal.triage.web import check_staff_csrf, current_staff, login_redirect, read_form, render_staff
+from portal.triage.web import Staff, check_staff_csrf, current_staff, login_redirect, read_form, render_staff
 from portal.web import services
 
 INTAKE_ROLES = frozenset({"officer", "desk-lead"})
@@ -34,15 +35,20 @@ ERROR_BUSY = N_("The server is busy. Try again in a moment.")
 ERROR_EXPIRED = N_("The form expired. Please try again.")
 
 
-def _page(request: Request, staff: object, **context: object) -> Response:
+def no_errors(errors: dict[str, forms.FieldError] | None = None) -> defaultdict[str, forms.FieldError | None]:
+    """Field errors for the template, where a field without one reads as None."""
+    return defaultdict(lambda: None, errors or {})
+
+
+def _page(request: Request, staff: Staff, **context: Any) -> Response:
     with session_scope(services(request).engine) as db:
         municipalities = network.municipalities(db)
     context.setdefault("values", {})
-    context.setdefault("errors", defaultdict(lambda: None))
+    context.setdefault("errors", no_errors())
     return render_staff(
         request,
         "staff/intake.html",
-        staff=staff,  # type: ignore[arg-type]
+        staff=staff,
         purposes=("logout", "intake"),
         municipalities=municipalities,
         categories=[c for c in CATEGORIES if not c.emergency],
@@ -84,7 +90,7 @@ async def intake_submit(request: Request) -> Response:
             else []
         )
     if answers is None:
-        return _page(request, staff, values=values, errors=defaultdict(lambda: None, errors))
+        return _page(request, staff, values=values, errors=no_errors(errors))
     if not recipients:
         return _page(request, staff, values=values, error=ERROR_NO_RECIPIENT)
     deriver: MailboxDeriver = services(request).extras["deriver"]

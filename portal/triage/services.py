@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import Session, col, select
 
 import crypto
@@ -129,28 +129,28 @@ def inbox(db: Session, *, staff_id: int, desk_ids: Sequence[int], filters: Inbox
     """One page of the tips routed to `desk_ids`, filtered and sorted in the database."""
     desks = [d for d in desk_ids if filters.desk is None or d == filters.desk]
     reachable = select(TipRecipient.tip_id).where(col(TipRecipient.desk_id).in_(desks or [-1]))
-    conditions = [col(Tip.id).in_(reachable)]
+    conditions: list[ColumnElement[bool]] = [col(Tip.id).in_(reachable)]
     now = utcnow()
     if filters.status:
-        conditions.append(Tip.status == filters.status)
+        conditions.append(col(Tip.status) == filters.status)
     if filters.category:
-        conditions.append(Tip.category == filters.category)
+        conditions.append(col(Tip.category) == filters.category)
     if filters.municipality:
-        conditions.append(Municipality.code == filters.municipality)
+        conditions.append(col(Municipality.code) == filters.municipality)
     if filters.assignee == "me":
-        conditions.append(Tip.assignee_id == staff_id)
+        conditions.append(col(Tip.assignee_id) == staff_id)
     elif filters.assignee == "none":
         conditions.append(col(Tip.assignee_id).is_(None))
     if filters.deadline == "acknowledge-overdue":
-        conditions += [Tip.status == "new", col(Tip.acknowledge_by) < now]
+        conditions += [col(Tip.status) == "new", col(Tip.acknowledge_by) < now]
     elif filters.deadline == "feedback-overdue":
-        conditions += [Tip.status != "closed", col(Tip.feedback_by) < now]
+        conditions += [col(Tip.status) != "closed", col(Tip.feedback_by) < now]
     elif filters.deadline == "due-soon":
         soon = now + datetime.timedelta(days=2)
         conditions.append(
             or_(
-                and_(Tip.status == "new", col(Tip.acknowledge_by) < soon),
-                and_(Tip.status != "closed", col(Tip.feedback_by) < soon),
+                and_(col(Tip.status) == "new", col(Tip.acknowledge_by) < soon),
+                and_(col(Tip.status) != "closed", col(Tip.feedback_by) < soon),
             )
         )
     base = (

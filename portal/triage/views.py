@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, quote, urlencode
 
 import anyio.to_thread
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
@@ -348,8 +348,8 @@ async def tip_assign(request: Request) -> Response:
                 _tip, mine = triage.reachable_tip(db, _tip_id(request), staff.desk_keys)
                 member = db.exec(
                     select(DeskMembership).where(
-                        DeskMembership.staff_id == assignee, DeskMembership.desk_id.in_(mine)
-                    )  # type: ignore[attr-defined]
+                        DeskMembership.staff_id == assignee, col(DeskMembership.desk_id).in_(mine)
+                    )
                 ).first()
                 if member is None:
                     raise triage.NotAllowedError()

@@ -183,7 +183,8 @@ def test_unknown_users_cost_the_same_argon2_work(
 
     monkeypatch.setattr(login.crypto, "unwrap_secret", counting_unwrap)
     staff_login(
-        client, {"username": "nobody-here", "password": "whatever it is", "totp_secret": pyotp.random_base32()}
+        client,
+        {"username": "nobody-here", "password": "whatever it is", "totp_secret": pyotp.random_base32()},
     )
     staff_login(client, {**account(demo_accounts, role="officer"), "password": "a wrong passphrase!"})
     assert calls == ["unwrap", "unwrap"]
