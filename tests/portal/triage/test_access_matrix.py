@@ -39,8 +39,12 @@ def make_account(
     username = f"matrix-{role}-{desk_code or 'none'}"
     with session_scope(services.engine) as db:
         account, _identity, totp = create_account(
-            db, username=username, role=role, passphrase=PASSPHRASE,
-            signing_key=services.settings.signing_key, keywrap_params=params,
+            db,
+            username=username,
+            role=role,
+            passphrase=PASSPHRASE,
+            signing_key=services.settings.signing_key,
+            keywrap_params=params,
         )
         if desk_code is not None:
             desk = db.exec(select(Desk).where(Desk.code == desk_code)).one()
