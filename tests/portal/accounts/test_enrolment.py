@@ -113,6 +113,7 @@ def test_the_enrolment_code_cannot_log_in(client: TestClient, services: Services
 
 
 def test_a_used_link_does_not_work_again(client: TestClient, services: Services) -> None:
+    client.cookies.set("lykta_staff_lang", "en")  # the assertions read the English wording
     token = invite(services, "nora.officer")
     page = client.get(f"/staff/enrol/{token}")
     assert post_enrolment(client, token, page.text).status_code == 200
@@ -127,6 +128,7 @@ def test_a_used_link_does_not_work_again(client: TestClient, services: Services)
 
 
 def test_an_expired_link_does_not_work(client: TestClient, services: Services) -> None:
+    client.cookies.set("lykta_staff_lang", "en")  # the assertions read the English wording
     token = invite(services, "nora.officer")
     page = client.get(f"/staff/enrol/{token}")
     with session_scope(services.engine) as db:
@@ -143,6 +145,7 @@ def test_an_expired_link_does_not_work(client: TestClient, services: Services) -
 
 
 def test_a_wrong_link_shows_the_invalid_page(client: TestClient, services: Services) -> None:
+    client.cookies.set("lykta_staff_lang", "en")  # the assertions read the English wording
     token = invite(services, "nora.officer")
     before = snapshot(services, "nora.officer")
     for wrong in (token[:-1] + ("A" if token[-1] != "A" else "B"), "x", "a" * 200):
