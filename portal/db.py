@@ -47,10 +47,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers go on while a tip is written; secure_delete overwrites freed pages so a deleted tip's
     # ciphertext does not linger in the file; foreign keys are off by default in SQLite.
+    # busy_timeout first: switching to WAL needs the database to itself, and another connection may be busy.
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -91,8 +92,16 @@ def _disable_pysqlite_autobegin(engine: Engine) -> None:
 
 
 def make_nullpool_engine(url: str) -> Engine:
-    """An engine that holds no connection between uses (for the CLI and migrations)."""
-    return create_engine(normalise_url(url), poolclass=NullPool)
+    """An engine that holds no connection between uses (for the CLI and migrations).
+
+    On SQLite it sets the same pragmas as the app's engine, so a database made by `lykta init` (or a test's
+    migration) is in WAL mode from the start rather than switched while other connections are busy.
+    """
+    url = normalise_url(url)
+    engine = create_engine(url, poolclass=NullPool)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 @contextmanager
@@ -109,12 +118,12 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
-    """A transaction that only reads (never committed); on SQLite it takes no write lock."""
+    """A transaction that only reads and is never committed; on SQLite it takes no write lock.
+
+    Closing (not rolling back) ends it, so the rows read stay loaded for the template after the block.
+    """
     with Session(engine.execution_options(lykta_read_only=True), expire_on_commit=False) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+        yield session
 
 
 def alembic_config(url: str) -> AlembicConfig:

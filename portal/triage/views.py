@@ -159,7 +159,8 @@ async def inbox(request: Request) -> Response:
     if staff is None:
         return login_redirect()
     filters = triage.InboxFilter.from_query(request.query_params)
-    with session_scope(services(request).engine) as db:
+    # Only reads: on SQLite a read session takes no write lock, so tip submissions never wait for the inbox.
+    with read_session(services(request).engine) as db:
         page = triage.inbox(db, staff_id=staff.id, desk_ids=list(staff.desk_keys), filters=filters)
         desks = list(db.exec(select(Desk).where(Desk.id.in_(list(staff.desk_keys) or [-1]))))  # type: ignore[union-attr]
         municipalities = network.municipalities(db)
