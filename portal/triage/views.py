@@ -118,7 +118,10 @@ async def login(request: Request) -> Response:
                 )
             )
         if result is None:
-            audit.record(db, "staff.login-failed", actor="anonymous", detail={"username": username[:100]})
+            # Never the typed username itself: a passphrase typed into the wrong field would then sit in the
+            # audit log in clear. Only which existing account was tried, if any.
+            tried = db.exec(select(StaffAccount.id).where(StaffAccount.username == username.strip())).first()
+            audit.record(db, "staff.login-failed", actor="anonymous", detail={"account": tried})
             failed = True
         else:
             failed = False

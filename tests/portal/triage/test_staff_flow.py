@@ -188,3 +188,21 @@ def test_unknown_users_cost_the_same_argon2_work(
     )
     staff_login(client, {**account(demo_accounts, role="officer"), "password": "a wrong passphrase!"})
     assert calls == ["unwrap", "unwrap"]
+
+
+def test_a_failed_login_never_logs_what_was_typed(
+    client: TestClient, services: Services, demo_accounts: dict[str, Any]
+) -> None:
+    from sqlmodel import select
+
+    from portal.audit.models import AuditEntry
+    from portal.db import session_scope
+
+    # Someone types their passphrase into the username field.
+    staff_login(
+        client, {"username": "my secret passphrase 42", "password": "x", "totp_secret": pyotp.random_base32()}
+    )
+    with session_scope(services.engine) as db:
+        failures = db.exec(select(AuditEntry).where(AuditEntry.action == "staff.login-failed")).all()
+    assert failures and all("my secret passphrase 42" not in str(entry.detail) for entry in failures)
+    assert failures[-1].detail == {"account": None}
