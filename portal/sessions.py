@@ -16,8 +16,8 @@ import secrets
 import nacl.exceptions
 import nacl.secret
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import LargeBinary, delete
-from sqlmodel import Column, Field, Session, SQLModel, col, select
+from sqlalchemy import LargeBinary, delete, update
+from sqlmodel import Column, Field, Session, SQLModel, col
 
 from portal.db import utcnow
 
@@ -92,15 +92,23 @@ class SessionStore:
         if row is None or row.kind != kind:
             return None
         now = utcnow()
+        # Plain DELETE and UPDATE statements rather than the ORM's unit of work: another process may end or
+        # expire this very session meanwhile, and a statement that finds no row is no error (the ORM's
+        # flush would raise StaleDataError and the request would fail instead of finding no session).
+        this_row = col(SessionRow.id_hash) == row.id_hash
         if now - row.last_seen_at > idle or (absolute is not None and now - row.created_at > absolute):
-            db.delete(row)
+            db.execute(delete(SessionRow).where(this_row))
             return None
         try:
             secret = nacl.secret.SecretBox(session_key).decrypt(row.sealed_secret)
         except nacl.exceptions.CryptoError:
             return None
-        row.last_seen_at = now
-        db.add(row)
+        db.execute(
+            update(SessionRow)
+            .where(this_row)
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
         return OpenSession(
             kind=row.kind, subject=row.subject, secret=bytes(secret), cookie_id_hash=row.id_hash
         )
@@ -113,6 +121,6 @@ class SessionStore:
     @staticmethod
     def purge_idle(db: Session, *, kind: str, idle: datetime.timedelta) -> None:
         cutoff = utcnow() - idle
-        stale = db.exec(select(SessionRow).where(SessionRow.kind == kind, SessionRow.last_seen_at < cutoff))
-        for row in stale:
-            db.delete(row)
+        db.execute(
+            delete(SessionRow).where(col(SessionRow.kind) == kind, col(SessionRow.last_seen_at) < cutoff)
+        )

@@ -2,7 +2,8 @@
 
 The passphrase unwraps the personal private key (Argon2id at KEYWRAP_PARAMS_V1); an unknown or disabled
 user gets the same Argon2id work on a dummy blob, so timing does not tell which usernames exist. A TOTP
-code is accepted once: the step it belongs to must be later than the last accepted one (no replay).
+code is accepted once: the step it belongs to must be later than the last accepted one (no replay),
+claimed by an atomic update so that it holds across processes too.
 Throttling (per account and global) is the caller's, in the database, so it holds across processes.
 """
 
@@ -14,7 +15,9 @@ import hmac
 import time
 
 import pyotp
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col, select
 
 import crypto
 from portal.accounts.models import StaffAccount
@@ -81,6 +84,14 @@ def authenticate(
     )
     if step is None or step <= account.totp_last_step:
         return None  # wrong, or already used: a code seen over a shoulder cannot be replayed
-    account.totp_last_step = step
-    db.add(account)
+    # Claim the step with a compare-and-set, not a read-then-write: two processes checking the same code at
+    # once both see the old step, and only one of them may win it (issue 5: processes share only the db).
+    claimed = db.connection().execute(
+        update(StaffAccount)
+        .where(col(StaffAccount.id) == account.id, col(StaffAccount.totp_last_step) < step)
+        .values(totp_last_step=step)
+    )
+    if claimed.rowcount != 1:
+        return None
+    set_committed_value(account, "totp_last_step", step)
     return StaffLogin(account=account, identity=crypto.X25519Identity(secret))

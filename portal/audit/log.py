@@ -30,8 +30,15 @@ def entry_hash(entry: AuditEntry) -> bytes:
 
 
 def _head(db: Session) -> AuditHead:
-    """The chain head, locked until the transaction ends: appenders in other processes wait here."""
-    head = db.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
+    """The chain head, locked until the transaction ends: appenders in other processes wait here.
+
+    PostgreSQL: SELECT ... FOR UPDATE, so a second appender waits for the first to commit and then reads
+    the head that commit wrote (READ COMMITTED re-reads a locked row). SQLite ignores FOR UPDATE, but every
+    writing transaction there began with BEGIN IMMEDIATE (portal/db.py), which serialises writers anyway.
+    populate_existing: a head this session loaded earlier without the lock must not be reused stale.
+    """
+    locked = select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    head = db.exec(locked.execution_options(populate_existing=True)).first()
     if head is None:  # the migration creates it; this only matters for a database made otherwise
         raise RuntimeError("audit head missing: run `lykta init` to migrate the database")
     return head
