@@ -205,9 +205,16 @@ class _Rejected(Exception):
         self.response = response
 
 
-async def _prepare(request: Request, state: _SendState, fields: dict[str, str]) -> None:
-    """Check the reviewed fields and derive the reply code keys: needed before any file is encrypted."""
+async def _prepare(request: Request, state: _SendState, fields: dict[str, str], *, body_read: bool) -> None:
+    """Check the reviewed fields and derive the reply code keys: needed before any file is encrypted.
+
+    A browser sends the parts in the order of the page, and the page puts the confirmation next to the send
+    button, after the file input: before the first file (`body_read` false) it cannot be known yet, so it
+    is checked once the whole body is read. Nothing is stored before that.
+    """
     if state.answers is not None:
+        if body_read:
+            _check_confirmed(request, fields, answers=state.answers, recipients=state.recipients)
         return
     values = _typed(fields)
     try:
@@ -236,12 +243,8 @@ async def _prepare(request: Request, state: _SendState, fields: dict[str, str]) 
                 status_code=400,
             )
         )
-    if fields.get("confirm") != "yes":
-        raise _Rejected(
-            _review_page(
-                request, answers=answers, recipients=recipients, status_code=400, notice=ERROR_NOT_CONFIRMED
-            )
-        )
+    if body_read:
+        _check_confirmed(request, fields, answers=answers, recipients=recipients)
     code = crypto.ReplyCode.generate()
     try:
         keys = await deriver(request).derive(code)
@@ -250,6 +253,21 @@ async def _prepare(request: Request, state: _SendState, fields: dict[str, str]) 
             _review_page(request, answers=answers, recipients=recipients, status_code=503, notice=ERROR_BUSY)
         ) from None
     state.answers, state.recipients, state.code, state.keys = answers, recipients, code, keys
+
+
+def _check_confirmed(
+    request: Request,
+    fields: dict[str, str],
+    *,
+    answers: forms.TipAnswers,
+    recipients: list[network.Recipient],
+) -> None:
+    if fields.get("confirm") != "yes":
+        raise _Rejected(
+            _review_page(
+                request, answers=answers, recipients=recipients, status_code=400, notice=ERROR_NOT_CONFIRMED
+            )
+        )
 
 
 def _file_recipients(state: _SendState) -> list[crypto.X25519Recipient]:
@@ -263,7 +281,7 @@ async def tip_send(request: Request) -> Response:
     settings = services(request).settings
 
     async def open_sink(part: FilePart, fields: dict[str, str]) -> FileSink:
-        await _prepare(request, state, fields)
+        await _prepare(request, state, fields, body_read=False)
         sink = EncryptingSink(
             part,
             tip_id=state.tip_id,
@@ -286,7 +304,7 @@ async def tip_send(request: Request) -> Response:
                 max_file_bytes=settings.max_upload_bytes,
                 into=fields,
             )
-            await _prepare(request, state, fields)
+            await _prepare(request, state, fields, body_read=True)
         except (BodyTooLargeError, FilesTooLargeError):
             return _resend_page(
                 request,
