@@ -29,7 +29,7 @@ from portal.settings import Settings
 from portal.submission import mailbox, pages, views
 from portal.submission.replycodes import MailboxDeriver
 from portal.templating import Renderer
-from portal.triage import intake
+from portal.triage import canned_views, intake
 from portal.triage import views as triage_views
 from portal.triage.web import render_staff
 from portal.web import Services, render
@@ -120,7 +120,7 @@ def create_resident_app(settings: Settings, *, services: Services | None = None)
 
 def _staff_routes() -> list[Route | Mount]:
     # Each back-office section lists its own routes; the core (login, inbox, tips) is here.
-    sections = [*accounts_routes.ROUTES, *keyring_routes.ROUTES, *admin_routes.ROUTES]
+    sections = [*accounts_routes.ROUTES, *keyring_routes.ROUTES, *canned_views.ROUTES, *admin_routes.ROUTES]
     return [
         *sections,
         Route("/", triage_views.inbox),
