@@ -131,6 +131,110 @@ def audit_verify() -> None:
     )
 
 
+def _database_url() -> str:
+    """The database the settings name, without needing the instance secrets (a restore may come first)."""
+    from portal.settings import default_database_url
+
+    return os.environ.get("LYKTA_DATABASE_URL") or default_database_url(data_dir_from(os.environ))
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Write a consistent snapshot of the database to PATH while the service runs.
+
+    SQLite: the online backup API; PostgreSQL: pg_dump. The file (mode 600) holds the whole database and
+    never the instance secrets or recovery keys: keep those apart (docs/backups.md).
+    """
+    from portal.backup import BackupError, take_backup
+
+    try:
+        manifest = take_backup(_database_url(), path)
+    except BackupError as error:
+        raise click.ClickException(f"No backup was written: {error}.") from None
+    click.echo(
+        f"Wrote a {manifest.backend} backup (schema {manifest.schema_revision}, {manifest.size} bytes, "
+        f"sha256 {manifest.sha256}) to {path}."
+    )
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that holds data already.")
+def restore(path: Path, force: bool) -> None:
+    """Bring a backup back into an empty database (LYKTA_DATABASE_URL, or the data directory's SQLite).
+
+    The whole backup is checked before anything is replaced; a damaged one changes nothing. Stop Lykta
+    first. Put the instance secrets back yourself: they are not in the backup (docs/backups.md).
+    """
+    from portal.backup import RestoreError, TargetNotEmptyError, restore_backup
+
+    try:
+        manifest = restore_backup(path, _database_url(), force=force)
+    except TargetNotEmptyError as error:
+        raise click.ClickException(f"Nothing was restored: {error}. Use --force to replace it.") from None
+    except RestoreError as error:
+        raise click.ClickException(f"Nothing was restored: {error}.") from None
+    click.echo(
+        f"Restored the {manifest.backend} backup taken at {manifest.created_at}; the schema is up to date."
+    )
+    if not (data_dir_from(os.environ) / SECRETS_FILE).exists() and not all(
+        os.environ.get(f"LYKTA_{name.upper()}") for name in SECRET_NAMES
+    ):
+        click.echo(
+            "The instance secrets are missing: put this instance's secrets.json back into the data directory "
+            "(or set LYKTA_SIGNING_KEY, LYKTA_INSTANCE_SALT and LYKTA_PEPPER). New ones would lock out "
+            "every reply code and staff TOTP."
+        )
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; change nothing.")
+@click.option(
+    "--batch",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Tips deleted per transaction.",
+)
+def purge(dry_run: bool, batch: int) -> None:
+    """Delete for good every tip whose deletion date has passed (run daily, e.g. by a systemd timer).
+
+    A closed tip is due on the date its desks' retention rules give it (shown on the tip page); open tips
+    and tips on legal hold are never due. With a tip go its messages, files and their chunks, notes,
+    labels, read marks, hand-overs, recipients and the tipster's sessions. Expired sessions and old
+    rate-limit windows are removed too. The counts (never case numbers) go to the audit log as one entry.
+    Safe to run twice, or twice at once.
+    """
+    from portal.retention import purge as retention_purge
+    from portal.triage.web import ABSOLUTE, IDLE
+
+    settings = _settings_or_exit()
+    engine = db.make_nullpool_engine(settings.database_url)
+    try:
+        if dry_run:
+            report = retention_purge.preview(engine)
+        else:
+            # A staff session is over after 30 idle minutes or 12 hours; a tipster's after its idle time.
+            idle = {
+                "staff": min(IDLE, ABSOLUTE),
+                "tipster": datetime.timedelta(minutes=settings.tipster_idle_minutes),
+            }
+            report = retention_purge.purge(engine, batch=batch, session_idle=idle)
+    finally:
+        engine.dispose()
+    counts = ", ".join(f"{kind}: {report.counts[kind]}" for kind in retention_purge.KINDS)
+    if dry_run:
+        click.echo(f"Dry run, nothing deleted. Due now: {counts}.")
+        click.echo(f"Closed tips without a deletion date yet (dated on the next run): {report.dated}.")
+        return
+    click.echo(f"Deleted {counts}.")
+    click.echo(
+        f"Dated {report.dated} closed tips; removed {report.expired_sessions} expired sessions and "
+        f"{report.old_rate_counters} old rate-limit windows."
+    )
+
+
 @main.group()
 def desk() -> None:
     """Desks and who holds their keys."""
