@@ -14,11 +14,11 @@ from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from portal import db, i18n
+from portal import db, health, i18n, metrics
 from portal.accounts import routes as accounts_routes
 from portal.admin import routes as admin_routes
 from portal.csrf import CsrfTokens
@@ -61,7 +61,8 @@ def _resident_routes() -> list[Route | Mount]:
 
     return [
         Route("/", pages.choose_language),
-        Route("/healthz", lambda _request: PlainTextResponse("ok")),
+        Route("/healthz", health.make_healthz()),
+        Route("/metrics", metrics.metrics_page),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         page("/", pages.home),
         page("/privacy", pages.privacy),
@@ -101,6 +102,7 @@ def create_resident_app(settings: Settings, *, services: Services | None = None)
     services = services or build_services(settings)
     middleware = [
         Middleware(AccessLog),
+        Middleware(metrics.RequestMetrics, metrics=metrics.metrics_of(services), app_name="resident"),
         Middleware(SecurityHeaders, onion_address=settings.onion_address),
         Middleware(
             BodyLimit,
@@ -124,6 +126,8 @@ def _staff_routes() -> list[Route | Mount]:
     return [
         *sections,
         Route("/", triage_views.inbox),
+        Route("/healthz", health.make_healthz()),
+        Route("/metrics", metrics.metrics_page),
         Route("/login", triage_views.login_form),
         Route("/login", triage_views.login, methods=["POST"]),
         Route("/logout", triage_views.logout, methods=["POST"]),
@@ -160,6 +164,7 @@ def create_staff_app(settings: Settings, *, services: Services | None = None) ->
         routes=_staff_routes(),
         middleware=[
             Middleware(AccessLog),
+            Middleware(metrics.RequestMetrics, metrics=metrics.metrics_of(services), app_name="staff"),
             Middleware(SecurityHeaders, onion_address=""),
             Middleware(BodyLimit, limits=[], default=SMALL_FORM_BYTES),
         ],
@@ -182,6 +187,7 @@ def build_services(settings: Settings) -> Services:
         sessions=SessionStore(settings.signing_key),
     )
     services.extras["deriver"] = MailboxDeriver(settings)
+    metrics.watch_reply_codes(metrics.metrics_of(services), lambda: services.extras["deriver"])
     services.extras["staff_renderer"] = Renderer(
         i18n.load_all(domain=i18n.STAFF_DOMAIN), locales=i18n.STAFF_LOCALES
     )

@@ -2,7 +2,8 @@
 
 * SecurityHeaders: CSP and friends on every response, no-store on pages, Onion-Location when configured.
 * AccessLog: method, route, status and duration, and nothing that identifies a person: no client
-  address, user agent, referrer or query string (DESIGN 4).
+  address, user agent, referrer or query string (DESIGN 4). Answered probes (/healthz, /metrics) are not
+  logged: a proxy asks every few seconds; a failed one is.
 * BodyLimit: cut off bodies at a per-route limit; of a body declared longer, read only the start (the fields).
 """
 
@@ -72,6 +73,9 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+QUIET_ROUTES = frozenset({"/healthz", "/metrics"})
+
+
 class AccessLog:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -94,9 +98,10 @@ class AccessLog:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "(unmatched)"
-            access_log.info(
-                "%s %s %d %.1fms", scope["method"], path, status, (time.perf_counter() - started) * 1000
-            )
+            if path not in QUIET_ROUTES or status >= 400:
+                access_log.info(
+                    "%s %s %d %.1fms", scope["method"], path, status, (time.perf_counter() - started) * 1000
+                )
 
 
 class BodyTooLargeError(Exception):

@@ -49,6 +49,8 @@ class Settings:
     tipster_idle_minutes: int = 15
     max_upload_bytes: int = 100 * 1024 * 1024  # all files of one tip or one reply together
     max_files: int = 10
+    # A scraper presenting it as `Authorization: Bearer ...` may read /metrics; empty: /metrics is a 404.
+    metrics_token: Secret = dataclasses.field(default=Secret(""), repr=False)
     debug: bool = False
 
     @property
@@ -108,6 +110,19 @@ def _load_secrets(config: Config, data_dir: Path) -> InstanceSecrets:
     )
 
 
+METRICS_TOKEN_MIN_LENGTH = 32
+
+
+def _metrics_token(config: Config) -> Secret:
+    token = config("LYKTA_METRICS_TOKEN", cast=str, default="").strip()
+    if token and (len(token) < METRICS_TOKEN_MIN_LENGTH or not token.isascii() or not token.isprintable()):
+        raise SettingsError(
+            f"LYKTA_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} printable ASCII characters: "
+            'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    return Secret(token)
+
+
 def data_dir_from(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("LYKTA_DATA_DIR", "./var")).resolve()
 
@@ -129,4 +144,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         followup_attempts_per_minute=config("LYKTA_FOLLOWUP_ATTEMPTS_PER_MINUTE", cast=int, default=30),
         max_upload_bytes=config("LYKTA_MAX_UPLOAD_BYTES", cast=int, default=100 * 1024 * 1024),
         debug=config("LYKTA_DEBUG", cast=bool, default=False),
+        metrics_token=_metrics_token(config),
     )

@@ -31,17 +31,32 @@ class MailboxDeriver:
         # Enough queue for a burst of residents (each waits about one derivation per place ahead of it);
         # beyond it, a quick "busy, try again" is kinder than a minute's wait.
         self._max_waiting = 32 * settings.reply_code_concurrency
-        self._waiting = 0
+        self._waiting = 0  # admitted: running or queued
+        self._running_now = 0
+        self.refused = 0  # "busy" answers since start (portal.metrics publishes these three)
+
+    @property
+    def running(self) -> int:
+        return self._running_now
+
+    @property
+    def queued(self) -> int:
+        return self._waiting - self._running_now
 
     def _derive(self, code: crypto.ReplyCode) -> crypto.MailboxKeys:
         return crypto.derive_mailbox(code, instance_salt=self._salt, pepper=self._pepper, params=self.params)
 
     async def derive(self, code: crypto.ReplyCode) -> crypto.MailboxKeys:
         if self._waiting >= self._max_waiting:
+            self.refused += 1
             raise DerivationBusyError()
         self._waiting += 1
         try:
             async with self._running:
-                return await anyio.to_thread.run_sync(self._derive, code)
+                self._running_now += 1
+                try:
+                    return await anyio.to_thread.run_sync(self._derive, code)
+                finally:
+                    self._running_now -= 1
         finally:
             self._waiting -= 1
