@@ -72,13 +72,13 @@ from portal.app import build_services, create_staff_app
 from portal.audit import log as audit
 from portal.audit.models import AuditEntry, AuditHead
 from portal.demo import seed
-from portal.keyring.services import unlock_desks
+from portal.keyring.services import unlock_desk_keyring
 from portal.network import services as network
 from portal.network.catalogue import CATEGORIES, DEMO_ACCOUNTS
 from portal.network.models import Desk, Municipality, Route
 from portal.settings import Settings, load_settings, write_secrets_file
 from portal.submission import services as tips
-from portal.submission.models import Tip, TipRecipient
+from portal.submission.models import INBOX_COPIES, Tip, TipRecipient
 from portal.triage import services as triage
 from portal.triage import views
 from portal.triage.web import SESSION_COOKIE, SESSION_KIND, Staff, render_staff
@@ -557,8 +557,10 @@ def insert_batch(
                 "feedback_by": plan.created_at + tips.FEEDBACK_WITHIN,
             }
         )
+        tip_row = rows["tip"][-1]
+        copies = {column: tip_row[source] for column, source in INBOX_COPIES.items()}  # as store_tip does
         rows["tiprecipient"] += [
-            {"tip_id": plan.id, "desk_id": d, "reason": "routing", "added_at": plan.created_at}
+            {"tip_id": plan.id, "desk_id": d, "reason": "routing", "added_at": plan.created_at, **copies}
             for d in plan.desk_ids
         ]
         rows["auditentry"].append(
@@ -843,7 +845,7 @@ def start_session(ctx_services: Services, engine: Engine, login: LoginTimes) -> 
         cookie = ctx_services.sessions.start(
             session, kind=SESSION_KIND, subject=str(login.account.id), secret=login.identity.secret_bytes()
         )
-        desk_keys = unlock_desks(session, staff_id=login.account.id, personal=login.identity)
+        desk_keys = unlock_desk_keyring(session, staff_id=login.account.id, personal=login.identity)
     staff = Staff(account=login.account, personal=login.identity, desk_keys=desk_keys)
     return staff, {SESSION_COOKIE: cookie, csrf.COOKIE_NAME: csrf.CsrfTokens.new_cookie_value()}
 

@@ -13,7 +13,7 @@ import json
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 import crypto
@@ -22,7 +22,7 @@ from portal.db import id_of, utcnow
 from portal.network.models import Desk, Organisation
 from portal.network.services import Recipient
 from portal.submission.forms import TipAnswers
-from portal.submission.models import FileChunk, Message, StoredFile, Tip, TipRecipient
+from portal.submission.models import FileChunk, Message, StoredFile, Tip, TipRecipient, inbox_copies
 from portal.submission.uploads import FILE_META_KIND, EncryptedFile, file_subject, new_id
 
 TIP_KIND = "tip"
@@ -53,6 +53,18 @@ def tip_recipients(db: Session, tip: Tip) -> list[crypto.X25519Recipient]:
     )
     keys = [crypto.X25519Recipient.parse(desk.public_key) for desk in desks]
     return [*keys, crypto.X25519Recipient.parse(tip.tipster_public_key)]
+
+
+def add_recipient(db: Session, tip: Tip, *, desk_id: int, reason: str) -> None:
+    """Route `tip` to a desk: a TipRecipient row carrying the tip's inbox keys (INBOX_COPIES)."""
+    db.add(TipRecipient(tip_id=tip.id, desk_id=desk_id, reason=reason, **inbox_copies(tip)))
+
+
+def copy_inbox_keys(db: Session, tip: Tip) -> None:
+    """Copy the tip's inbox keys onto its TipRecipient rows. Call it after changing any of INBOX_COPIES'
+    sources on a tip (status, assignee, ...): the inbox filters and sorts on the copies alone (issue 4)."""
+    db.flush()
+    db.execute(update(TipRecipient).where(col(TipRecipient.tip_id) == tip.id).values(**inbox_copies(tip)))
 
 
 # Chunk rows are inserted in batches of this many (about 1 MiB), so a 100 MiB file never sits in memory as
@@ -130,7 +142,7 @@ def store_tip(
     db.add(tip)
     db.flush()
     for desk in desks:
-        db.add(TipRecipient(tip_id=tip_id, desk_id=desk.desk_id, reason="routing"))
+        add_recipient(db, tip, desk_id=desk.desk_id, reason="routing")
     db.flush()
     _store_files(db, tip_id=tip_id, message_id=None, files=files)
     audit.record(db, "tip.received", actor="tipster", tip_id=tip_id, detail={"files": len(files)})
@@ -143,6 +155,7 @@ def store_tip(
         )
         tip.status, tip.acknowledged_at = "acknowledged", now
         db.add(tip)
+        copy_inbox_keys(db, tip)
         audit.record(db, "tip.auto-acknowledged", actor="system", tip_id=tip_id, desk_id=acknowledging.id)
     return tip
 
@@ -295,5 +308,5 @@ def share_with_desk(db: Session, *, tip: Tip, identity: Keys, desk: Desk, reason
         stored.header = crypto.add_recipients(stored.header, identities=identities, recipients=new_key)
         stored.meta = crypto.add_recipients(stored.meta, identities=identities, recipients=new_key)
         db.add(stored)
-    db.add(TipRecipient(tip_id=tip.id, desk_id=id_of(desk), reason=reason))
+    add_recipient(db, tip, desk_id=id_of(desk), reason=reason)
     db.flush()

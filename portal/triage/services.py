@@ -12,8 +12,10 @@ import datetime
 import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import Session, col, select
 
 import crypto
@@ -60,11 +62,15 @@ TIP_LABELS = {
 }
 STATUSES = tuple(STATUS_LABELS)
 OUTCOMES = tuple(OUTCOME_LABELS)
-SORTS = {
-    "newest": col(Tip.created_at).desc(),
-    "oldest": col(Tip.created_at).asc(),
-    "acknowledge-by": col(Tip.acknowledge_by).asc(),
-    "feedback-by": col(Tip.feedback_by).asc(),
+# Not closed, spelled as a list: `status IN (...)` lets the status index seek where `!=` would scan.
+OPEN_STATUSES = tuple(status for status in STATUSES if status != "closed")
+# sort name -> (the TipRecipient copy sorted on, descending). The tip id breaks ties in the same direction,
+# so that one index (desk, key, tip id) gives the order, read forwards or backwards.
+SORTS: dict[str, tuple[InstrumentedAttribute[Any], bool]] = {
+    "newest": (TipRecipient.tip_created_at, True),  # type: ignore[dict-item]
+    "oldest": (TipRecipient.tip_created_at, False),  # type: ignore[dict-item]
+    "acknowledge-by": (TipRecipient.acknowledge_by, False),  # type: ignore[dict-item]
+    "feedback-by": (TipRecipient.feedback_by, False),  # type: ignore[dict-item]
 }
 
 
@@ -126,58 +132,74 @@ class InboxPage:
 
 
 def inbox(db: Session, *, staff_id: int, desk_ids: Sequence[int], filters: InboxFilter) -> InboxPage:
-    """One page of the tips routed to `desk_ids`, filtered and sorted in the database."""
-    desks = [d for d in desk_ids if filters.desk is None or d == filters.desk]
-    reachable = select(TipRecipient.tip_id).where(col(TipRecipient.desk_id).in_(desks or [-1]))
-    conditions: list[ColumnElement[bool]] = [col(Tip.id).in_(reachable)]
+    """One page of the tips routed to `desk_ids`, filtered and sorted in the database.
+
+    Filtering, sorting, paging and counting read TipRecipient alone: it carries copies of the tip's values
+    (INBOX_COPIES) and an index per filter that starts with the desk (migration 0003). Only the tips of
+    the page itself are then loaded, at most PAGE_SIZE of them, with their municipality and read marker.
+    """
+    recipient = TipRecipient
+    desks = [d for d in desk_ids if filters.desk is None or d == filters.desk] or [-1]
+    # A tip routed to two of my desks has a row for each: with several desks, count and page distinct tips.
+    several = len(desks) > 1
+    conditions: list[ColumnElement[bool]] = [
+        col(recipient.desk_id).in_(desks) if several else col(recipient.desk_id) == desks[0]
+    ]
     now = utcnow()
     if filters.status:
-        conditions.append(col(Tip.status) == filters.status)
+        conditions.append(col(recipient.tip_status) == filters.status)
     if filters.category:
-        conditions.append(col(Tip.category) == filters.category)
+        conditions.append(col(recipient.category) == filters.category)
     if filters.municipality:
-        conditions.append(col(Municipality.code) == filters.municipality)
+        municipality = select(Municipality.id).where(Municipality.code == filters.municipality)
+        conditions.append(col(recipient.municipality_id) == municipality.scalar_subquery())
     if filters.assignee == "me":
-        conditions.append(col(Tip.assignee_id) == staff_id)
+        conditions.append(col(recipient.assignee_id) == staff_id)
     elif filters.assignee == "none":
-        conditions.append(col(Tip.assignee_id).is_(None))
+        conditions.append(col(recipient.assignee_id).is_(None))
     if filters.deadline == "acknowledge-overdue":
-        conditions += [col(Tip.status) == "new", col(Tip.acknowledge_by) < now]
+        conditions += [col(recipient.tip_status) == "new", col(recipient.acknowledge_by) < now]
     elif filters.deadline == "feedback-overdue":
-        conditions += [col(Tip.status) != "closed", col(Tip.feedback_by) < now]
+        conditions += [col(recipient.tip_status).in_(OPEN_STATUSES), col(recipient.feedback_by) < now]
     elif filters.deadline == "due-soon":
         soon = now + datetime.timedelta(days=2)
         conditions.append(
             or_(
-                and_(col(Tip.status) == "new", col(Tip.acknowledge_by) < soon),
-                and_(col(Tip.status) != "closed", col(Tip.feedback_by) < soon),
+                and_(col(recipient.tip_status) == "new", col(recipient.acknowledge_by) < soon),
+                and_(col(recipient.tip_status).in_(OPEN_STATUSES), col(recipient.feedback_by) < soon),
             )
         )
-    base = (
-        select(Tip, Municipality.name, TipRead.read_at)
-        .join(Municipality, col(Municipality.id) == col(Tip.municipality_id))
-        .outerjoin(TipRead, and_(col(TipRead.tip_id) == col(Tip.id), col(TipRead.staff_id) == staff_id))
-    )
-    total = db.exec(
-        select(func.count())
-        .select_from(Tip)
-        .join(Municipality, col(Municipality.id) == col(Tip.municipality_id))
-        .where(*conditions)
-    ).one()
+    counted = func.count(func.distinct(recipient.tip_id)) if several else func.count()
+    total = db.exec(select(counted).select_from(recipient).where(*conditions)).one()
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(filters.page, pages)
-    rows = db.exec(
-        base.where(*conditions)
-        .order_by(SORTS[filters.sort], col(Tip.id))
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE)
-    ).all()
+    offset = (page - 1) * PAGE_SIZE
+    size = max(0, min(PAGE_SIZE, total - offset))
+    key, descending = SORTS[filters.sort]
+    # A page past the middle is read from the other end, so the database skips fewer index entries.
+    backwards = offset > total // 2
+    if backwards:
+        offset, descending = total - offset - size, not descending
+    order = (key.desc(), col(recipient.tip_id).desc()) if descending else (key, col(recipient.tip_id))
+    ids_query = select(recipient.tip_id, key).where(*conditions).order_by(*order).offset(offset).limit(size)
+    ids = [tip_id for tip_id, _ in db.exec(ids_query.distinct() if several else ids_query)] if size else []
+    if backwards:
+        ids.reverse()
+    read = and_(col(TipRead.tip_id) == col(Tip.id), col(TipRead.staff_id) == staff_id)
+    loaded = {
+        tip.id: (tip, name, read_at)
+        for tip, name, read_at in db.exec(
+            select(Tip, Municipality.name, TipRead.read_at)
+            .join(Municipality, col(Municipality.id) == col(Tip.municipality_id))
+            .outerjoin(TipRead, read)
+            .where(col(Tip.id).in_(ids or [""]))
+        )
+    }
     counts = dict(
         db.exec(
-            select(TipRecipient.desk_id, func.count())
-            .join(Tip, col(Tip.id) == col(TipRecipient.tip_id))
-            .where(col(TipRecipient.desk_id).in_(desk_ids or [-1]), Tip.status != "closed")
-            .group_by(col(TipRecipient.desk_id))
+            select(recipient.desk_id, func.count())
+            .where(col(recipient.desk_id).in_(desk_ids or [-1]), col(recipient.tip_status).in_(OPEN_STATUSES))
+            .group_by(col(recipient.desk_id))
         ).all()
     )
     return InboxPage(
@@ -187,7 +209,7 @@ def inbox(db: Session, *, staff_id: int, desk_ids: Sequence[int], filters: Inbox
                 municipality_name=name,
                 unread=read_at is None or read_at < tip.last_tipster_activity_at,
             )
-            for tip, name, read_at in rows
+            for tip, name, read_at in (loaded[tip_id] for tip_id in ids if tip_id in loaded)
         ],
         total=total,
         page=page,
@@ -341,6 +363,7 @@ def set_status(
         tip.acknowledged_at = now
     tip.closed_at = now if status == "closed" else None
     db.add(tip)
+    tips.copy_inbox_keys(db, tip)
     audit.record(
         db, "tip.status", actor=actor, tip_id=tip.id, detail={"status": status, "outcome": tip.outcome}
     )
@@ -357,6 +380,7 @@ def assign(
     tip, _mine = reachable_tip(db, tip_id, desk_keys)
     tip.assignee_id = assignee_id
     db.add(tip)
+    tips.copy_inbox_keys(db, tip)
     audit.record(db, "tip.assigned", actor=actor, tip_id=tip.id, detail={"assignee": assignee_id})
 
 
