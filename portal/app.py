@@ -26,6 +26,7 @@ from portal.keyring import routes as keyring_routes
 from portal.middleware import AccessLog, BodyLimit, SecurityHeaders, security_headers
 from portal.sessions import SessionStore
 from portal.settings import Settings
+from portal.stats import routes as stats_routes
 from portal.submission import mailbox, pages, views
 from portal.submission.replycodes import MailboxDeriver
 from portal.templating import Renderer
@@ -68,6 +69,7 @@ def _resident_routes() -> list[Route | Mount]:
         page("/privacy", pages.privacy),
         page("/accessibility", pages.accessibility),
         page("/emergency", pages.emergency),
+        *(page(path, endpoint) for path, endpoint in stats_routes.RESIDENT_PAGES),
         page("/tip", views.tip_form),
         page("/tip", views.tip_review, ("POST",)),
         page("/tip/send", views.tip_send, ("POST",)),
@@ -122,7 +124,13 @@ def create_resident_app(settings: Settings, *, services: Services | None = None)
 
 def _staff_routes() -> list[Route | Mount]:
     # Each back-office section lists its own routes; the core (login, inbox, tips) is here.
-    sections = [*accounts_routes.ROUTES, *keyring_routes.ROUTES, *canned_views.ROUTES, *admin_routes.ROUTES]
+    sections = [
+        *accounts_routes.ROUTES,
+        *stats_routes.STAFF_ROUTES,
+        *keyring_routes.ROUTES,
+        *canned_views.ROUTES,
+        *admin_routes.ROUTES,
+    ]
     return [
         *sections,
         Route("/", triage_views.inbox),

@@ -145,5 +145,6 @@ def import_models() -> None:
     import portal.network.models
     import portal.ratelimit
     import portal.sessions
+    import portal.stats.models
     import portal.submission.models
     import portal.triage.models  # noqa: F401

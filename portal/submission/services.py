@@ -21,6 +21,7 @@ from portal.audit import log as audit
 from portal.db import id_of, utcnow
 from portal.network.models import Desk, Organisation
 from portal.network.services import Recipient
+from portal.stats.facts import record_tip
 from portal.submission.forms import TipAnswers
 from portal.submission.models import FileChunk, Message, StoredFile, Tip, TipRecipient, inbox_copies
 from portal.submission.uploads import FILE_META_KIND, EncryptedFile, file_subject, new_id
@@ -157,6 +158,7 @@ def store_tip(
         db.add(tip)
         copy_inbox_keys(db, tip)
         audit.record(db, "tip.auto-acknowledged", actor="system", tip_id=tip_id, desk_id=acknowledging.id)
+    record_tip(db, tip)
     return tip
 
 
@@ -310,3 +312,4 @@ def share_with_desk(db: Session, *, tip: Tip, identity: Keys, desk: Desk, reason
         db.add(stored)
     add_recipient(db, tip, desk_id=id_of(desk), reason=reason)
     db.flush()
+    record_tip(db, tip)

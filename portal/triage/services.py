@@ -25,6 +25,7 @@ from portal.db import utcnow
 from portal.i18n import N_
 from portal.keyring.services import DeskKeyrings, identities_for
 from portal.network.models import Desk, Municipality
+from portal.stats.facts import record_tip
 from portal.submission import services as tips
 from portal.submission.models import FileChunk, StoredFile, Tip, TipRecipient
 from portal.submission.uploads import FILE_KIND, FILE_META_KIND, file_subject
@@ -364,6 +365,7 @@ def set_status(
     tip.closed_at = now if status == "closed" else None
     db.add(tip)
     tips.copy_inbox_keys(db, tip)
+    record_tip(db, tip)
     audit.record(
         db, "tip.status", actor=actor, tip_id=tip.id, detail={"status": status, "outcome": tip.outcome}
     )
