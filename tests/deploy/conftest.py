@@ -16,6 +16,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEPLOY = ROOT / "deploy"
+ENV_EXAMPLE = DEPLOY / "env.example"
+SYSTEMD = DEPLOY / "systemd"
+NGINX_CONF = DEPLOY / "nginx" / "nginx.conf"
+NGINX_LOCATIONS = DEPLOY / "nginx" / "lykta-locations.conf"
+HOST = "tips.example.org"  # the placeholder domain of nginx.conf
 
 # The tool, and the Debian 12 package that provides it.
 PACKAGES = {
@@ -75,3 +80,13 @@ def self_signed_certificate(directory: Path, host: str) -> tuple[Path, Path]:
     )
     assert made.returncode == 0, made.stderr
     return cert, key
+
+
+def env_example_environment() -> dict[str, str]:
+    """What a process started with env.example as its EnvironmentFile gets: the uncommented lines."""
+    return {
+        key: value
+        for key, _, value in (
+            line.partition("=") for line in ENV_EXAMPLE.read_text().splitlines() if line.startswith("LYKTA_")
+        )
+    }

@@ -29,8 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.deploy.conftest import rendered, self_signed_certificate, tool
-from tests.deploy.test_configs import HOST, NGINX_CONF, NGINX_LOCATIONS
+from tests.deploy.conftest import HOST, NGINX_CONF, NGINX_LOCATIONS, rendered, self_signed_certificate, tool
 
 ONION_PLACEHOLDER = "http://ONION-ADDRESS-FROM-HOSTNAME-FILE.onion"
 CANARY_AGENT = "CanaryAgent/7.7 (canary-user-agent)"
