@@ -24,6 +24,8 @@ from portal.admin import routes as admin_routes
 from portal.csrf import CsrfTokens
 from portal.keyring import routes as keyring_routes
 from portal.middleware import AccessLog, BodyLimit, SecurityHeaders, security_headers
+from portal.notify import gauges as notify_gauges
+from portal.notify import routes as notify_routes
 from portal.sessions import SessionStore
 from portal.settings import Settings
 from portal.stats import routes as stats_routes
@@ -129,6 +131,7 @@ def _staff_routes() -> list[Route | Mount]:
         *stats_routes.STAFF_ROUTES,
         *keyring_routes.ROUTES,
         *canned_views.ROUTES,
+        *notify_routes.ROUTES,  # before admin's: it ends with a catch-all route under /admin/
         *admin_routes.ROUTES,
     ]
     return [
@@ -196,6 +199,7 @@ def build_services(settings: Settings) -> Services:
     )
     services.extras["deriver"] = MailboxDeriver(settings)
     metrics.watch_reply_codes(metrics.metrics_of(services), lambda: services.extras["deriver"])
+    notify_gauges.watch_outbox(metrics.metrics_of(services), engine)
     services.extras["staff_renderer"] = Renderer(
         i18n.load_all(domain=i18n.STAFF_DOMAIN), locales=i18n.STAFF_LOCALES
     )

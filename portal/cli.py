@@ -383,3 +383,38 @@ def user_invite(username: str, role: str, desk_codes: tuple[str, ...], organisat
         engine.dispose()
     click.echo("Give this one-time link to the person (it is not stored and cannot be shown again):")
     click.echo(f"/staff/enrol/{token}")
+
+
+@main.group()
+def notify() -> None:
+    """E-mail notifications to staff (never with tip content)."""
+
+
+@notify.command("run")
+@click.option("--once", is_flag=True, help="Send what is due now, then stop.")
+@click.option(
+    "--interval", default=60, show_default=True, type=click.IntRange(min=1), help="Seconds between rounds."
+)
+def notify_run(once: bool, interval: int) -> None:
+    """Send due notifications over SMTP with STARTTLS; retry failures, and give up after several attempts.
+
+    Any number of senders may run at once against PostgreSQL. Failures are listed for administrators at
+    /staff/admin/notifications. Stop with Ctrl-C or SIGTERM.
+    """
+    import signal
+    import threading
+
+    from portal.notify.sender import NotConfiguredError, run
+
+    settings = _settings_or_exit()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        report = run(settings, once=once, interval=interval, stop=stop)
+    except NotConfiguredError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        return
+    if once:
+        click.echo(f"Notifications: {report}.")

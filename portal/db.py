@@ -143,6 +143,7 @@ def import_models() -> None:
     import portal.audit.models
     import portal.keyring.models
     import portal.network.models
+    import portal.notify.models
     import portal.ratelimit
     import portal.sessions
     import portal.stats.models

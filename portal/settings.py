@@ -52,6 +52,14 @@ class Settings:
     # A scraper presenting it as `Authorization: Bearer ...` may read /metrics; empty: /metrics is a 404.
     metrics_token: Secret = dataclasses.field(default=Secret(""), repr=False)
     debug: bool = False
+    # Staff notifications by e-mail (portal/notify): sent over SMTP with STARTTLS, never in plain text.
+    smtp_host: str = ""  # empty: no e-mail is sent, and `lykta notify run` refuses to start
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: Secret = dataclasses.field(default=Secret(""), repr=False)
+    smtp_from: str = ""
+    smtp_ca_file: str = ""  # verify the server's certificate against this CA file instead of the system's
+    public_staff_url: str = ""  # the back office as staff reach it, for links in e-mail: https://.../staff/
 
     @property
     def pepper(self) -> bytes:
@@ -145,4 +153,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_upload_bytes=config("LYKTA_MAX_UPLOAD_BYTES", cast=int, default=100 * 1024 * 1024),
         debug=config("LYKTA_DEBUG", cast=bool, default=False),
         metrics_token=_metrics_token(config),
+        smtp_host=config("LYKTA_SMTP_HOST", cast=str, default=""),
+        smtp_port=config("LYKTA_SMTP_PORT", cast=int, default=587),
+        smtp_username=config("LYKTA_SMTP_USERNAME", cast=str, default=""),
+        smtp_password=config("LYKTA_SMTP_PASSWORD", cast=Secret, default=""),
+        smtp_from=config("LYKTA_SMTP_FROM", cast=str, default=""),
+        smtp_ca_file=config("LYKTA_SMTP_CA_FILE", cast=str, default=""),
+        public_staff_url=config("LYKTA_PUBLIC_STAFF_URL", cast=str, default=""),
     )

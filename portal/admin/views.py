@@ -31,6 +31,7 @@ from portal.admin.web import (
 )
 from portal.db import session_scope
 from portal.network.catalogue import CATEGORIES
+from portal.notify import preferences as notify_preferences
 from portal.submission.models import STATUSES
 from portal.triage.web import Staff
 from portal.web import services
@@ -48,8 +49,15 @@ async def overview(request: Request) -> Response:
     with session_scope(services(request).engine) as db:
         figures = admin.overview(db)
         gaps = routing.gaps(db)
+        notifications = notify_preferences.counts(db)  # failed e-mails must not go unnoticed (issue 5)
     return render_admin(
-        request, "staff/admin/overview.html", staff=staff, figures=figures, gaps=gaps, statuses=STATUSES
+        request,
+        "staff/admin/overview.html",
+        staff=staff,
+        figures=figures,
+        gaps=gaps,
+        statuses=STATUSES,
+        notifications=notifications,
     )
 
 

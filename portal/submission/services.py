@@ -21,6 +21,7 @@ from portal.audit import log as audit
 from portal.db import id_of, utcnow
 from portal.network.models import Desk, Organisation
 from portal.network.services import Recipient
+from portal.notify import outbox as notify
 from portal.stats.facts import record_tip
 from portal.submission.forms import TipAnswers
 from portal.submission.models import FileChunk, Message, StoredFile, Tip, TipRecipient, inbox_copies
@@ -147,6 +148,7 @@ def store_tip(
     db.flush()
     _store_files(db, tip_id=tip_id, message_id=None, files=files)
     audit.record(db, "tip.received", actor="tipster", tip_id=tip_id, detail={"files": len(files)})
+    notify.tip_arrived(db, tip_id=tip_id, desk_ids=[d.desk_id for d in desks])  # in this transaction
     acknowledging = db.exec(
         select(Desk).where(col(Desk.id).in_([d.desk_id for d in desks]), col(Desk.auto_acknowledge))
     ).first()
@@ -192,6 +194,7 @@ def store_message(
         tip.last_tipster_activity_at = utcnow()
         db.add(tip)
         audit.record(db, "tip.tipster-message", actor="tipster", tip_id=tip.id, detail={"files": len(files)})
+        notify.tipster_answered(db, tip_id=tip.id)
     return message
 
 
@@ -313,3 +316,4 @@ def share_with_desk(db: Session, *, tip: Tip, identity: Keys, desk: Desk, reason
     add_recipient(db, tip, desk_id=id_of(desk), reason=reason)
     db.flush()
     record_tip(db, tip)
+    notify.tip_arrived(db, tip_id=tip.id, desk_ids=[id_of(desk)])
