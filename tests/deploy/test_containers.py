@@ -78,7 +78,7 @@ def test_compose_accepts_the_file_and_wires_app_database_and_tor(tmp_path: Path)
     assert checked.returncode == 0, checked.stderr
     config = yaml.safe_load(checked.stdout)
     services = config["services"]
-    assert set(services) == {"db", "lykta", "tor"}
+    assert set(services) == {"db", "lykta", "notify", "tor"}
     assert services["db"]["environment"]["POSTGRES_PASSWORD"] == "0f1e2d3c4b5a"
     assert any(volume.startswith("pgdata:/var/lib/postgresql/data") for volume in services["db"]["volumes"])
     app = services["lykta"]
@@ -88,10 +88,14 @@ def test_compose_accepts_the_file_and_wires_app_database_and_tor(tmp_path: Path)
     assert app["read_only"] is True and app["cap_drop"] == ["ALL"]
     published = [str(port) for port in app["ports"]]
     assert published and all(port.startswith("127.0.0.1:") for port in published), published
-    address = app["networks"]["onion"]["ipv4_address"]
+    address = app["networks"]["outside"]["ipv4_address"]
     torrc = (DEPLOY / "tor" / "torrc-compose").read_text()
     assert f"HiddenServicePort 80 {address}:8000" in torrc
     assert config["networks"]["backend"]["internal"] is True  # the database has no way out
+    assert services["db"]["networks"] == {"backend": None}
+    notify = services["notify"]
+    assert notify["command"] == ["lykta", "notify", "run"] and notify["profiles"] == ["notify"]
+    assert notify["environment"]["LYKTA_DATABASE_URL"] == app["environment"]["LYKTA_DATABASE_URL"]
 
 
 def test_compose_refuses_to_start_without_a_database_password(tmp_path: Path) -> None:
