@@ -26,6 +26,7 @@ from portal.keyring import routes as keyring_routes
 from portal.middleware import AccessLog, BodyLimit, SecurityHeaders, security_headers
 from portal.notify import gauges as notify_gauges
 from portal.notify import routes as notify_routes
+from portal.retention import views as retention_views
 from portal.sessions import SessionStore
 from portal.settings import Settings
 from portal.stats import routes as stats_routes
@@ -134,6 +135,7 @@ def _staff_routes() -> list[Route | Mount]:
         *notify_routes.ROUTES,  # before admin's: it ends with a catch-all route under /admin/
         *admin_routes.ROUTES,
     ]
+    sections += retention_views.ROUTES
     return [
         *sections,
         Route("/", triage_views.inbox),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -223,7 +224,8 @@ def purge(dry_run: bool, batch: int) -> None:
             report = retention_purge.purge(engine, batch=batch, session_idle=idle)
     finally:
         engine.dispose()
-    counts = ", ".join(f"{kind}: {report.counts[kind]}" for kind in retention_purge.KINDS)
+    order = ["tips", *(kind for kind in retention_purge.KINDS if kind != "tips")]
+    counts = ", ".join(f"{kind}: {report.counts[kind]}" for kind in order)
     if dry_run:
         click.echo(f"Dry run, nothing deleted. Due now: {counts}.")
         click.echo(f"Closed tips without a deletion date yet (dated on the next run): {report.dated}.")

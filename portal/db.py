@@ -145,6 +145,7 @@ def import_models() -> None:
     import portal.network.models
     import portal.notify.models
     import portal.ratelimit
+    import portal.retention.models
     import portal.sessions
     import portal.stats.models
     import portal.submission.models

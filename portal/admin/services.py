@@ -34,18 +34,24 @@ from portal.admin.forms import (
     clean_name,
 )
 from portal.audit import log as audit
-from portal.db import utcnow
+from portal.db import id_of, utcnow
 from portal.i18n import N_
 from portal.keyring import services as keyring
 from portal.keyring.models import DeskKeyGrant
 from portal.network.catalogue import ORGANISATION_KINDS
 from portal.network.models import Desk, Municipality, Organisation
+from portal.retention import rules as retention_rules
+from portal.retention import services as retention
 from portal.submission.models import STATUSES, Tip, TipRecipient
+from portal.triage.services import OUTCOMES
 
 # Retention per desk (domain.md, "Retention"): at least a month, at most ten years.
 RETENTION_MIN_DAYS = 30
 RETENTION_MAX_DAYS = 3650
 DEFAULT_RETENTION_DAYS = 730
+# Per outcome, a desk may keep closed tips for another time than its default (portal.retention.rules).
+OUTCOME_FIELD_PREFIX = "retention_"
+OUTCOME_FIELDS = tuple(OUTCOME_FIELD_PREFIX + outcome for outcome in OUTCOMES)
 # One label per kind of portal.network.catalogue.ORGANISATION_KINDS (a test keeps the two in step).
 KIND_LABELS = {
     "municipality": N_("Municipality"),
@@ -262,6 +268,22 @@ def _desk_settings(form: AdminForm, errors: dict[str, FieldError]) -> tuple[str 
     return name, retention
 
 
+def _outcome_days(form: AdminForm, errors: dict[str, FieldError]) -> dict[str, int | None]:
+    """The desk's own retention per outcome; a blank field leaves the outcome to the built-in default."""
+    days, wrong = retention.parse_outcome_days(form.with_prefix(OUTCOME_FIELD_PREFIX), OUTCOMES)
+    for outcome in wrong:
+        errors[OUTCOME_FIELD_PREFIX + outcome] = FieldError(
+            ERROR_NUMBER_RANGE, {"min": retention_rules.MIN_DAYS, "max": retention_rules.MAX_DAYS}
+        )
+    return days
+
+
+def outcome_values(db: Session, desk_id: int) -> dict[str, str]:
+    """The desk's rules per outcome as the settings form shows them (blank: no rule of its own)."""
+    rules = retention.outcome_rules(db, desk_id)
+    return {OUTCOME_FIELD_PREFIX + o: str(rules[o]) if o in rules else "" for o in OUTCOMES}
+
+
 def create_desk(db: Session, form: AdminForm, *, actor: str) -> Desk:
     """A desk whose key pair exists at once, granted to its organisation's recovery key (DESIGN 3)."""
     errors: dict[str, FieldError] = {}
@@ -274,14 +296,16 @@ def create_desk(db: Session, form: AdminForm, *, actor: str) -> Desk:
         errors["code"] = FieldError(ERROR_CODE)
     elif not _unique_code(db, Desk, code):
         errors["code"] = FieldError(ERROR_CODE_TAKEN)
-    name, retention = _desk_settings(form, errors)
-    if errors or organisation is None or code is None or name is None or retention is None:
+    name, retention_days = _desk_settings(form, errors)
+    outcome_days = _outcome_days(form, errors)
+    if errors or organisation is None or code is None or name is None or retention_days is None:
         raise InvalidError(errors)
     desk = keyring.create_desk(db, organisation=organisation, code=code, name=name)
-    desk.retention_days = retention
+    desk.retention_days = retention_days
     desk.auto_acknowledge = form.get("auto_acknowledge") == "yes"
     db.add(desk)
     db.flush()
+    retention.save_outcome_rules(db, id_of(desk), outcome_days)
     audit.record(
         db,
         "admin.desk.created",
@@ -290,7 +314,8 @@ def create_desk(db: Session, form: AdminForm, *, actor: str) -> Desk:
         detail={
             "code": code,
             "organisation_id": organisation.id,
-            "retention_days": retention,
+            "retention_days": retention_days,
+            "outcome_days": {o: d for o, d in outcome_days.items() if d is not None},
             "auto_acknowledge": desk.auto_acknowledge,
         },
     )
@@ -304,27 +329,38 @@ def update_desk(db: Session, desk_id: int, form: AdminForm, *, actor: str) -> De
     if desk is None:
         raise NotFoundError()
     errors: dict[str, FieldError] = {}
-    name, retention = _desk_settings(form, errors)
-    if errors or name is None or retention is None:
+    name, retention_days = _desk_settings(form, errors)
+    outcome_days = _outcome_days(form, errors)
+    if errors or name is None or retention_days is None:
         raise InvalidError(errors)
     auto_acknowledge = form.get("auto_acknowledge") == "yes"
     changed = [
         field
         for field, old, new in (
             ("name", desk.name, name),
-            ("retention_days", desk.retention_days, retention),
+            ("retention_days", desk.retention_days, retention_days),
             ("auto_acknowledge", desk.auto_acknowledge, auto_acknowledge),
         )
         if old != new
     ]
-    desk.name, desk.retention_days, desk.auto_acknowledge = name, retention, auto_acknowledge
+    desk.name, desk.retention_days, desk.auto_acknowledge = name, retention_days, auto_acknowledge
     db.add(desk)
+    db.flush()
+    changed += [OUTCOME_FIELD_PREFIX + o for o in retention.save_outcome_rules(db, desk_id, outcome_days)]
+    if any(field.startswith(OUTCOME_FIELD_PREFIX) for field in changed):
+        # A new default (retention_days) or outcome rule applies to the tips the desk already closed.
+        retention.recompute_desk(db, desk_id)
     audit.record(
         db,
         "admin.desk.updated",
         actor=actor,
         desk_id=desk.id,
-        detail={"changed": changed, "retention_days": retention, "auto_acknowledge": auto_acknowledge},
+        detail={
+            "changed": changed,
+            "retention_days": retention_days,
+            "outcome_days": {o: d for o, d in outcome_days.items() if d is not None},
+            "auto_acknowledge": auto_acknowledge,
+        },
     )
     return desk
 

@@ -32,14 +32,16 @@ from portal.admin.web import (
 from portal.db import session_scope
 from portal.network.catalogue import CATEGORIES
 from portal.notify import preferences as notify_preferences
+from portal.retention import rules as retention_rules
 from portal.submission.models import STATUSES
+from portal.triage.services import OUTCOMES
 from portal.triage.web import Staff
 from portal.web import services
 
 ORGANISATION_FIELDS = ("code", "name", "kind")
 MUNICIPALITY_FIELDS = ("code", "name", "finnish")
-DESK_FIELDS = ("organisation", "code", "name", "retention_days", "auto_acknowledge")
-DESK_EDIT_FIELDS = ("name", "retention_days", "auto_acknowledge")
+DESK_FIELDS = ("organisation", "code", "name", "retention_days", "auto_acknowledge", *admin.OUTCOME_FIELDS)
+DESK_EDIT_FIELDS = ("name", "retention_days", "auto_acknowledge", *admin.OUTCOME_FIELDS)
 
 
 async def overview(request: Request) -> Response:
@@ -173,6 +175,17 @@ async def municipality_create(request: Request) -> Response:
 # Desks
 
 
+def retention_context() -> dict[str, object]:
+    """What the retention fields of the desk settings need: the outcomes and their built-in defaults."""
+    return {
+        "retention_outcomes": [(o, admin.OUTCOME_FIELD_PREFIX + o) for o in OUTCOMES],
+        "retention_outcome_defaults": retention_rules.DEFAULT_OUTCOME_DAYS,
+        "outcome_min": retention_rules.MIN_DAYS,
+        "outcome_max": retention_rules.MAX_DAYS,
+        "activity_grace_days": retention_rules.ACTIVITY_GRACE.days,
+    }
+
+
 def _desks_page(request: Request, staff: Staff, *, status_code: int = 200, **context: object) -> Response:
     with session_scope(services(request).engine) as db:
         rows = admin.desks(db)
@@ -189,6 +202,7 @@ def _desks_page(request: Request, staff: Staff, *, status_code: int = 200, **con
         statuses=STATUSES,
         retention_min=admin.RETENTION_MIN_DAYS,
         retention_max=admin.RETENTION_MAX_DAYS,
+        **retention_context(),
         **context,
     )
 
@@ -226,12 +240,14 @@ def _desk_page(
             row = admin.desk_row(db, desk_id)
         except admin.NotFoundError:
             return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
+        outcome_values = admin.outcome_values(db, desk_id)
     context.setdefault(
         "values",
         {
             "name": row.desk.name,
             "retention_days": str(row.desk.retention_days),
             "auto_acknowledge": "yes" if row.desk.auto_acknowledge else "",
+            **outcome_values,
         },
     )
     return render_admin(
@@ -244,6 +260,7 @@ def _desk_page(
         statuses=STATUSES,
         retention_min=admin.RETENTION_MIN_DAYS,
         retention_max=admin.RETENTION_MAX_DAYS,
+        **retention_context(),
         **context,
     )
 

@@ -15,6 +15,7 @@ import crypto
 from portal.audit import log as audit
 from portal.db import utcnow
 from portal.network.models import Desk, Organisation
+from portal.retention import services as retention
 from portal.submission.models import HandOver, Tip
 from portal.submission.services import share_with_desk
 
@@ -56,6 +57,7 @@ def decide(db: Session, *, tip: Tip, request_id: int, approve: bool, tipster: cr
     handover.status = "approved" if approve else "declined"
     handover.decided_at = utcnow()
     db.add(handover)
+    retention.tipster_active(db, tip, at=handover.decided_at)  # a decision is tipster activity
     if approve:
         desk = db.get(Desk, handover.to_desk_id)
         if desk is None:

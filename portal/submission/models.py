@@ -38,6 +38,8 @@ class Tip(SQLModel, table=True):
     acknowledged_at: datetime.datetime | None = None
     closed_at: datetime.datetime | None = None
     last_tipster_activity_at: datetime.datetime = Field(default_factory=utcnow)
+    # When `lykta purge` deletes the tip for good; None while it is open or held (portal.retention).
+    delete_after: datetime.datetime | None = Field(default=None, index=True)
     acknowledge_by: datetime.datetime
     feedback_by: datetime.datetime
 

@@ -22,6 +22,7 @@ from portal.db import id_of, utcnow
 from portal.network.models import Desk, Organisation
 from portal.network.services import Recipient
 from portal.notify import outbox as notify
+from portal.retention import services as retention
 from portal.stats.facts import record_tip
 from portal.submission.forms import TipAnswers
 from portal.submission.models import FileChunk, Message, StoredFile, Tip, TipRecipient, inbox_copies
@@ -191,8 +192,7 @@ def store_message(
     db.flush()
     _store_files(db, tip_id=tip.id, message_id=message_id, files=files)
     if author == "tipster":
-        tip.last_tipster_activity_at = utcnow()
-        db.add(tip)
+        retention.tipster_active(db, tip)  # pushes the deletion date back (portal.retention.rules)
         audit.record(db, "tip.tipster-message", actor="tipster", tip_id=tip.id, detail={"files": len(files)})
         notify.tipster_answered(db, tip_id=tip.id)
     return message
@@ -317,3 +317,4 @@ def share_with_desk(db: Session, *, tip: Tip, identity: Keys, desk: Desk, reason
     db.flush()
     record_tip(db, tip)
     notify.tip_arrived(db, tip_id=tip.id, desk_ids=[id_of(desk)])
+    retention.recompute(db, tip)  # kept as long as the desk keeping it longest wants

@@ -25,6 +25,7 @@ from portal.db import utcnow
 from portal.i18n import N_
 from portal.keyring.services import DeskKeyrings, identities_for
 from portal.network.models import Desk, Municipality
+from portal.retention import services as retention
 from portal.stats.facts import record_tip
 from portal.submission import services as tips
 from portal.submission.models import FileChunk, StoredFile, Tip, TipRecipient
@@ -365,6 +366,7 @@ def set_status(
     tip.closed_at = now if status == "closed" else None
     db.add(tip)
     tips.copy_inbox_keys(db, tip)
+    retention.recompute(db, tip)  # closing starts the retention clock; reopening stops it
     record_tip(db, tip)
     audit.record(
         db, "tip.status", actor=actor, tip_id=tip.id, detail={"status": status, "outcome": tip.outcome}

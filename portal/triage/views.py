@@ -33,6 +33,7 @@ from portal.i18n import N_
 from portal.network import services as network
 from portal.network.catalogue import CATEGORIES
 from portal.network.models import Desk
+from portal.retention import services as retention
 from portal.triage import export, handover
 from portal.triage import services as triage
 from portal.triage.web import (
@@ -218,6 +219,7 @@ async def tip_page(
             )
             chosen = next((c for c in canned if str(c.id) == request.query_params.get("canned")), None)
             past_handovers = handover.handovers_of(db, opened.tip.id)
+            kept = retention.tip_retention(db, opened.tip)
             colleagues = list(
                 db.exec(
                     select(StaffAccount)
@@ -233,7 +235,9 @@ async def tip_page(
         "staff/tip.html",
         staff=staff,
         status_code=status_code,
-        purposes=("logout", "reply", "note", "status", "assign", "handover", "export", "labels"),
+        purposes=("logout", "reply", "note", "status", "assign", "handover", "export", "labels", "hold"),
+        retention=kept,
+        retention_grace_days=retention.ACTIVITY_GRACE.days,
         labels=labels,
         tip_labels=triage.TIP_LABELS,
         canned=canned,

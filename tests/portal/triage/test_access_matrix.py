@@ -119,6 +119,7 @@ def tip_actions(tip: str, file: str) -> dict[str, Callable[[TestClient, str], An
         "labels": post("labels", {"label": "urgent"}),
         "handover": post("handover", {"desk": "1", "basis": "consent"}),
         "export": post("export", {"format": "print"}),
+        "hold": post("hold", {"action": "set", "reference": "AM-123456-26"}),
     }
 
 
