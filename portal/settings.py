@@ -156,7 +156,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_host=config("LYKTA_SMTP_HOST", cast=str, default=""),
         smtp_port=config("LYKTA_SMTP_PORT", cast=int, default=587),
         smtp_username=config("LYKTA_SMTP_USERNAME", cast=str, default=""),
-        smtp_password=config("LYKTA_SMTP_PASSWORD", cast=Secret, default=""),
+        smtp_password=Secret(config("LYKTA_SMTP_PASSWORD", cast=str, default="")),
         smtp_from=config("LYKTA_SMTP_FROM", cast=str, default=""),
         smtp_ca_file=config("LYKTA_SMTP_CA_FILE", cast=str, default=""),
         public_staff_url=config("LYKTA_PUBLIC_STAFF_URL", cast=str, default=""),
