@@ -6,7 +6,7 @@ POST /staff/desks/{id}/canned                         language, title, body: a n
 GET  /staff/desks/{id}/canned/{key}/{lang}            one language version, to write or change
 POST /staff/desks/{id}/canned/{key}/{lang}            title, body: save that version
 POST /staff/desks/{id}/canned/{key}/{lang}/delete     delete that version
-POST /staff/desks/{id}/canned/{key}/delete            delete the reply in every language
+POST /staff/desks/{id}/canned/{key}/delete            confirm=yes: delete the reply in every language
 
 Anyone but a desk lead who is a member of the desk gets the staff app's 404 (as for a desk that does not
 exist), before a form is read; a logged-out visitor gets the login page.
@@ -43,6 +43,7 @@ from portal.web import services
 ERROR_EXPIRED = N_("The form expired. Please try again.")
 ERROR_FIELDS = N_("Please correct the marked fields.")
 ERROR_UNREADABLE = N_("The form could not be read, or a field was far too long. Nothing was saved.")
+ERROR_CONFIRM = N_("Nothing was deleted. Tick the box to confirm that the reply goes in every language.")
 ERROR_CHANGED = N_(
     "This reply was changed or deleted meanwhile. Nothing was saved; please check and try again."
 )
@@ -97,15 +98,15 @@ async def _post(request: Request, purpose: str) -> tuple[Staff, dict[str, str]] 
         return checked
     form = await _form(request)
     if form is None:
-        return await _after_refusal(request, checked, ERROR_UNREADABLE)
+        return _after_refusal(request, checked, ERROR_UNREADABLE)
     try:
         check_staff_csrf(request, form.get("csrf"), purpose=purpose)
     except CsrfError:
-        return await _after_refusal(request, checked, ERROR_EXPIRED, values=form)
+        return _after_refusal(request, checked, ERROR_EXPIRED, values=form)
     return checked, form
 
 
-async def _after_refusal(
+def _after_refusal(
     request: Request,
     staff: Staff,
     error: str,
@@ -265,10 +266,12 @@ async def canned_delete(request: Request) -> Response:
     posted = await _post(request, "canned-delete")
     if isinstance(posted, Response):
         return posted
-    staff, _form = posted
+    staff, form = posted
     key = str(request.path_params.get("key", ""))
     if not canned.is_key(key):
         return _not_found(request, staff)
+    if form.get("confirm") != "yes":
+        return _list_page(request, staff, status_code=400, error=ERROR_CONFIRM)
     try:
         with session_scope(services(request).engine) as db:
             canned.delete_reply(db, desk_id=_desk_id(request), key=key, actor=staff.actor)

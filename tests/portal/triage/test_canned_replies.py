@@ -106,22 +106,36 @@ def test_only_the_desks_own_lead_reaches_the_replies(
     desk = desk_id(services, DESK)
     key = a_key(services, desk)
 
-    # A real token for each form, taken from the lead's pages in another browser: even with it, refused.
+    # Every form's real token, from the lead's pages, with the lead's CSRF cookie: a request the lead could
+    # send, which only the role and membership check refuses.
+    base = f"/staff/desks/{desk}/canned"
     with TestClient(client.app, base_url="http://testserver") as lead_browser:
         staff_login(lead_browser, lead(demo_accounts))
-        page = lead_browser.get(f"/staff/desks/{desk}/canned/{key}/sv").text
-        token = form_token(page, f"/staff/desks/{desk}/canned/{key}/sv")
+        listing = lead_browser.get(base).text
+        page = lead_browser.get(f"{base}/{key}/sv").text
+        csrf_cookie = lead_browser.cookies["lykta_csrf"]
+    tokens = {
+        base: form_token(listing, base),
+        f"{base}/{key}/sv": form_token(page, f"{base}/{key}/sv"),
+        f"{base}/{key}/sv/delete": form_token(page, f"{base}/{key}/sv/delete"),
+        f"{base}/{key}/delete": form_token(page, f"{base}/{key}/delete"),
+    }
     staff_login(client, person)
+    client.cookies.set("lykta_csrf", csrf_cookie)
     before = state(services)
     for method, path in routes(desk, key):
-        data = {"csrf": token, "language": "sv", "title": "Intrång", "body": "Ändrad text"}
-        response = send(client, method, path, data)
+        data = {"csrf": tokens.get(path, ""), "language": "sv", "title": "Intrång", "body": "Ändrad text"}
+        response = send(client, method, path, {**data, "confirm": "yes"})
         assert response.status_code == 404, (who, method, path, response.status_code)
         assert "Intrång" not in response.text and "canned" not in response.text
     assert state(services) == before
     # The desk page (for key holders) offers the link to desk leads only.
     if desk_code == DESK and role != "analyst":
         assert f"/staff/desks/{desk}/canned" not in client.get(f"/staff/desks/{desk}").text
+    # The very same request from the lead, in this browser, goes through: the tokens were good.
+    staff_login(client, lead(demo_accounts))
+    data = {"csrf": tokens[f"{base}/{key}/sv"], "title": "Ny rubrik", "body": "Ny text"}
+    assert client.post(f"{base}/{key}/sv", data=data, follow_redirects=False).status_code == 303
 
 
 def test_logged_out_visitors_are_sent_to_log_in(client: TestClient, services: Services) -> None:
@@ -215,7 +229,10 @@ def test_a_lead_writes_translates_and_deletes_a_reply(
     listing = client.get(f"/staff/desks/{desk}/canned").text
     assert f"/canned/{key}/pl" in listing  # missing again
     whole = f"/staff/desks/{desk}/canned/{key}/delete"
-    assert client.post(whole, data={"csrf": form_token(listing, whole)}).status_code == 200
+    page = client.get(f"/staff/desks/{desk}/canned/{key}/ar").text
+    unconfirmed = client.post(whole, data={"csrf": form_token(page, whole)})
+    assert unconfirmed.status_code == 400 and said(services, canned_views.ERROR_CONFIRM) in unconfirmed.text
+    assert client.post(whole, data={"csrf": form_token(page, whole), "confirm": "yes"}).status_code == 200
     with session_scope(services.engine) as db:
         assert db.exec(select(CannedReply).where(CannedReply.key == key)).all() == []
         entries = db.exec(
@@ -385,9 +402,9 @@ def test_markup_in_a_reply_is_shown_inert(
         option = re.search(r'<option value="(\d+)">&lt;script&gt;', tip_page)
         assert option
         drafted = officer_browser.get(f"{tip_url.group(1)}?canned={option.group(1)}").text
-    for html in (edit_page, listing, translating, tip_page, drafted):
-        assert "<script>alert" not in html and "<img src=x" not in html
-        assert 'href="javascript:' not in html
+    for page_html in (edit_page, listing, translating, tip_page, drafted):
+        assert "<script>alert" not in page_html and "<img src=x" not in page_html
+        assert 'href="javascript:' not in page_html
     assert edit_page.count("&lt;script&gt;alert(") >= 2  # the title field and the text
     assert translating.count("&lt;script&gt;alert(") >= 2  # the English version, for reference
     assert "&lt;script&gt;alert(" in listing
