@@ -142,3 +142,29 @@ def test_no_problem_no_banner(client: TestClient, services: Services, demo_by_na
     staff_login(client, demo_by_name[ADMIN])
     assert 'id="notification-problems"' not in client.get("/staff/admin/").text
     assert "Nobody has given an e-mail address yet." in client.get("/staff/admin/notifications").text
+
+
+def test_only_administrators_reach_the_admin_routes(
+    client: TestClient, services: Services, demo_by_name: dict[str, Any]
+) -> None:
+    choose(services, SARA, mode=EACH)
+    send_canary_tip(client)
+    with session_scope(services.engine) as db:
+        [row] = db.exec(select(Notification)).all()
+        row.status, row.attempts = FAILED, 8
+        db.add(row)
+    client.cookies.clear()
+    client.get("/staff/login")
+    for method, path in [("GET", "/staff/admin/notifications"), ("POST", "/staff/admin/notifications/retry")]:
+        answer = client.request(method, path, follow_redirects=False)
+        assert (answer.status_code, answer.headers.get("location")) == (303, "/staff/login")
+    for name in (SARA, "karin.lead.pax-ragnhild", "per.analyst"):
+        client.cookies.clear()
+        staff_login(client, demo_by_name[name])
+        page = client.get("/staff/notifications")
+        token = form_token(page.text, "/staff/notifications")  # a good token, for the wrong purpose
+        unknown = client.get("/staff/admin/no-such-page")
+        assert client.get("/staff/admin/notifications").text == unknown.text
+        refused = client.post("/staff/admin/notifications/retry", data={"csrf": token})
+        assert refused.status_code == 404 and refused.text == unknown.text
+    assert statuses(services) == [(FAILED, 8)]
