@@ -1,0 +1,200 @@
+"""A real `lykta serve` on a loopback port with the demo network, and Debian's chromium driven by Playwright.
+
+Both are session-scoped: the server is started once (`lykta init`, `lykta demo`, `lykta serve`) with a fresh
+data directory and the production Argon2id parameters, and every browser test talks to it over HTTP as a
+person would. `playwright install` is never needed: the system chromium is launched by path.
+
+Screenshots and axe reports go to LYKTA_ARTIFACTS_DIR (default `test-artifacts/` at the repository root).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+
+from tests.browser.pages import LiveServer, RequestGuard
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("LYKTA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+STARTUP_SECONDS = 60
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("LYKTA_ARTIFACTS_DIR", REPO_ROOT / "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _lykta_command() -> list[str]:
+    """The `lykta` script installed next to this Python (the venv's), else the module behind it."""
+    lykta = Path(sys.executable).with_name("lykta")
+    return [str(lykta)] if lykta.exists() else [sys.executable, "-c", "from portal.cli import main; main()"]
+
+
+def _lykta(*args: str, env: dict[str, str]) -> str:
+    done = subprocess.run([*_lykta_command(), *args], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"lykta {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Iterator[LiveServer]:
+    """`lykta serve` with a fresh data directory and the demo network, stopped after the session."""
+    data_dir = tmp_path_factory.mktemp("lykta-live")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("LYKTA_") or key == "LYKTA_ARTIFACTS_DIR"
+    }
+    env["LYKTA_DATA_DIR"] = str(data_dir / "var")
+    accounts_json = data_dir / "demo-accounts.json"
+    _lykta("init", env=env)
+    _lykta("demo", "--accounts-json", str(accounts_json), env=env)
+    port = _free_loopback_port()
+    log_path = artifacts_dir / "server.log"
+    with log_path.open("w") as log:
+        # One worker, as `lykta serve` defaults to: it sizes the Argon2id concurrency from the cores itself.
+        process = subprocess.Popen(
+            [*_lykta_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        server = LiveServer(
+            base_url=f"http://127.0.0.1:{port}",
+            accounts=json.loads(accounts_json.read_text()),
+            data_dir=data_dir / "var",
+            log_path=log_path,
+        )
+        try:
+            _wait_until_up(server, process)
+            yield server
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_up(server: LiveServer, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = server.log_path.read_text()
+            raise RuntimeError(f"lykta serve exited with {process.returncode}:\n{log}")
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=1).text == "ok":
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    log = server.log_path.read_text()
+    raise RuntimeError(f"lykta serve did not answer within {STARTUP_SECONDS} s:\n{log}")
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
+class ContextFactory:
+    """Opens browser contexts on the live server, each with a RequestGuard; `close_all` closes them and
+    fails the test if any page asked for anything but the server under test."""
+
+    def __init__(self, browser: Browser, server: LiveServer) -> None:
+        self.browser, self.server = browser, server
+        self.opened: list[tuple[BrowserContext, RequestGuard]] = []
+
+    def __call__(self, *, javascript: bool = False, **options: Any) -> BrowserContext:
+        context = self.browser.new_context(
+            base_url=self.server.base_url,
+            java_script_enabled=javascript,
+            viewport={"width": 1024, "height": 768},
+            **options,
+        )
+        self.opened.append((context, RequestGuard(context, self.server.base_url)))
+        return context
+
+    def close_all(self, *, failure_dir: Path | None = None) -> None:
+        for number, (context, _guard) in enumerate(self.opened):
+            if failure_dir is not None:  # what the browser showed when the test failed, for the CI artifacts
+                failure_dir.mkdir(parents=True, exist_ok=True)
+                for page_number, page in enumerate(context.pages):
+                    stem = failure_dir / f"context{number}-page{page_number}"
+                    page.screenshot(path=stem.with_suffix(".png"), full_page=True)
+                    stem.with_suffix(".html").write_text(page.content())
+            context.close()
+        for _context, guard in self.opened:
+            guard.assert_only_loopback()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture
+def new_context(
+    request: pytest.FixtureRequest, browser: Browser, live_server: LiveServer, artifacts_dir: Path
+) -> Iterator[ContextFactory]:
+    factory = ContextFactory(browser, live_server)
+    yield factory
+    failed = request.node.stash.get(_FAILED, False)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    factory.close_all(failure_dir=artifacts_dir / "failures" / name if failed else None)
+
+
+@pytest.fixture
+def resident_context(new_context: ContextFactory) -> BrowserContext:
+    """A browser with JavaScript off, as many residents (Tor Browser "Safest") use it."""
+    return new_context(javascript=False)
+
+
+@pytest.fixture
+def audit_context(new_context: ContextFactory) -> BrowserContext:
+    """JavaScript on, and the page's CSP bypassed, only so the test can inject axe-core into the page; the
+    pages themselves ship no script."""
+    return new_context(javascript=True, bypass_csp=True)
