@@ -15,8 +15,10 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from portal.network.catalogue import CATEGORIES
@@ -142,17 +144,26 @@ def _category_keys(present: Iterable[str]) -> list[tuple[str, str]]:
     return keys + [(code, code) for code in sorted(set(present) - known)]
 
 
-def _timing(days: list[int]) -> Timing:
-    if len(days) < THRESHOLD:
+def _timing(days: Counter[int]) -> Timing:
+    """Median and 90th percentile of `days` (how many tips took each number of days)."""
+    if days.total() < THRESHOLD:
         return Timing(None, None)
-    ordered = sorted(days)
+    ordered = sorted(days.elements())
     # Nearest-rank 90th percentile: the day by which nine in ten of these tips had it.
     p90 = ordered[-(-9 * len(ordered) // 10) - 1]
     return Timing(float(statistics.median(ordered)), p90)
 
 
-def _facts(db: Session, column: object, quarter: Quarter) -> list[TipFact]:
-    return list(db.exec(select(TipFact).where(col(column).between(quarter.first_day, quarter.last_day))))
+def _grouped(db: Session, *columns: Any, where: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """(values of `columns`..., count) of the facts matching `where`, counted by the database: the
+    report reads a few hundred groups, never the rows (benchmarks/stats_bench.py)."""
+    # SQLAlchemy's own select: SQLModel's typed overloads stop at a fixed number of columns.
+    query = sa_select(*columns, func.count()).where(*where).group_by(*columns)
+    return [tuple(row) for row in db.execute(query)]
+
+
+def _in(column: Any, quarter: Quarter) -> Any:
+    return col(column).between(quarter.first_day, quarter.last_day)
 
 
 def _weeks(quarter: Quarter) -> list[tuple[str, str]]:
@@ -200,29 +211,42 @@ def published_quarters(db: Session, *, today: datetime.date) -> list[Quarter]:
 
 
 def staff_report(db: Session, quarter: Quarter) -> StaffReport:
-    facts = _facts(db, TipFact.received_on, quarter)
-    tips = [f for f in facts if f.counts_tip]
+    received = [_in(TipFact.received_on, quarter)]
+    tips = [*received, col(TipFact.counts_tip)]
+
+    def counts(column: Any, key: Callable[[Any], str] = str) -> Counter[str]:
+        counter: Counter[str] = Counter()
+        for value, n in _grouped(db, column, where=tips):
+            counter[key(value)] += n
+        return counter
+
+    def days_to(column: Any) -> Counter[int]:
+        counter: Counter[int] = Counter()
+        for start, end, n in _grouped(
+            db, TipFact.received_on, column, where=[*tips, col(column).is_not(None)]
+        ):
+            counter[(end - start).days] += n
+        return counter
+
+    outcomes: Counter[str] = Counter()
+    for outcome, closed_on, n in _grouped(db, TipFact.outcome, TipFact.closed_on, where=tips):
+        outcomes[outcome if closed_on is not None and outcome else OPEN] += n
+    by_category = counts(TipFact.category)
     municipalities = db.exec(select(Municipality).order_by(col(Municipality.name))).all()
     desks = db.exec(select(Desk).order_by(col(Desk.name))).all()
-
-    def count(items: Iterable[TipFact], key: Callable[[TipFact], object]) -> Counter[str]:
-        return Counter(str(key(f)) for f in items)
-
-    total, (weeks, categories, per_municipality, outcomes) = _tables(
-        len(tips),
+    total, (weeks, categories, per_municipality, per_outcome) = _tables(
+        by_category.total(),
         [
-            (_weeks(quarter), count(tips, lambda f: _week_of(f.received_on))),
-            (_category_keys(f.category for f in tips), count(tips, lambda f: f.category)),
-            ([(str(m.id), m.name) for m in municipalities], count(tips, lambda f: f.municipality_id)),
-            (
-                [(code, code) for code in (*OUTCOMES, OPEN)],
-                count(tips, lambda f: f.outcome if f.closed_on is not None and f.outcome else OPEN),
-            ),
+            (_weeks(quarter), counts(TipFact.received_on, _week_of)),
+            (_category_keys(by_category), by_category),
+            ([(str(m.id), m.name) for m in municipalities], counts(TipFact.municipality_id)),
+            ([(code, code) for code in (*OUTCOMES, OPEN)], outcomes),
         ],
     )
     # A tip handed over to a second desk counts for both: this table counts facts, not tips.
+    per_desk_counts = Counter({str(desk): n for desk, n in _grouped(db, TipFact.desk_id, where=received)})
     _facts_total, (per_desk,) = _tables(
-        len(facts), [([(str(d.id), d.name) for d in desks], count(facts, lambda f: f.desk_id))]
+        per_desk_counts.total(), [([(str(d.id), d.name) for d in desks], per_desk_counts)]
     )
     return StaffReport(
         quarter=quarter,
@@ -231,37 +255,38 @@ def staff_report(db: Session, quarter: Quarter) -> StaffReport:
         categories=categories,
         municipalities=per_municipality,
         desks=per_desk,
-        outcomes=outcomes,
-        acknowledgement=_timing(
-            [(f.acknowledged_on - f.received_on).days for f in tips if f.acknowledged_on is not None]
-        ),
-        closing=_timing([(f.closed_on - f.received_on).days for f in tips if f.closed_on is not None]),
+        outcomes=per_outcome,
+        acknowledgement=_timing(days_to(TipFact.acknowledged_on)),
+        closing=_timing(days_to(TipFact.closed_on)),
     )
 
 
 def public_report(db: Session, quarter: Quarter, *, quarters: Sequence[Quarter]) -> PublicReport:
     """What came in during `quarter` and what was concluded during it; `quarters` for the overview."""
     oldest, newest = min([quarter, *quarters]), max([quarter, *quarters])
-    received: dict[Quarter, list[TipFact]] = {q: [] for q in (quarter, *quarters)}
-    for fact in db.exec(
-        select(TipFact).where(
-            col(TipFact.counts_tip), col(TipFact.received_on).between(oldest.first_day, newest.last_day)
-        )
+    by_quarter: dict[Quarter, Counter[str]] = {q: Counter() for q in (quarter, *quarters)}
+    span = col(TipFact.received_on).between(oldest.first_day, newest.last_day)
+    for day, category, n in _grouped(
+        db, TipFact.received_on, TipFact.category, where=[span, col(TipFact.counts_tip)]
     ):
-        received.setdefault(Quarter.of(fact.received_on), []).append(fact)
+        by_quarter.setdefault(Quarter.of(day), Counter())[category] += n
 
     def categories_of(q: Quarter) -> tuple[Cell, Table]:
-        tips = received[q]
-        total, (table,) = _tables(
-            len(tips), [(_category_keys(f.category for f in tips), Counter(f.category for f in tips))]
-        )
+        counts = by_quarter[q]
+        total, (table,) = _tables(counts.total(), [(_category_keys(counts), counts)])
         return total, table
 
-    concluded = [f for f in _facts(db, TipFact.closed_on, quarter) if f.counts_tip and f.outcome in OUTCOMES]
+    concluded = Counter(
+        {
+            outcome: n
+            for outcome, n in _grouped(
+                db, TipFact.outcome, where=[_in(TipFact.closed_on, quarter), col(TipFact.counts_tip)]
+            )
+            if outcome in OUTCOMES
+        }
+    )
     _concluded_total, (concluded_table,) = _tables(
-        len(concluded),
-        [([(code, code) for code in OUTCOMES], Counter(f.outcome or "" for f in concluded))],
-        total_first=True,
+        concluded.total(), [([(code, code) for code in OUTCOMES], concluded)], total_first=True
     )
     received_total, categories = categories_of(quarter)
     # Each quarter's total as its own page shows it: the quarters never add up to a total shown anywhere.

@@ -153,3 +153,24 @@ def test_staff_page_counts_this_quarter_and_hides_small_figures(
     assert re.search(r'<svg [^>]*role="img"', page)
     assert client.get("/staff/statistics?quarter=1999-Q1").status_code == 400
     assert client.get(f"/staff/statistics?quarter={Quarter.of(TODAY)}").status_code == 200
+
+
+def test_staff_page_times_to_acknowledgement_and_closing(
+    client: TestClient, services: Services, demo_accounts: dict[str, Any]
+) -> None:
+    start = Quarter.of(TODAY).first_day
+    acknowledged = [1, 2, 3, 4, 10]  # median 3; nine in ten within 10
+    plant_facts(
+        services.engine,
+        [{"received_on": start, "acknowledged_on": start + datetime.timedelta(days=d)} for d in acknowledged]
+        + [{"received_on": start, "closed_on": start + datetime.timedelta(days=30), "outcome": "unfounded"}],
+    )
+    staff_login(client, account(demo_accounts, role="administrator"))
+    page = client.get("/staff/statistics").text
+    timing = re.search(r'<table id="timing-table">(.*?)</table>', page, re.S)
+    assert timing
+    rows = [re.sub(r"<[^>]+>", "|", row) for row in re.findall(r"<tr>(.*?)</tr>", timing.group(1), re.S)]
+    figures_in = [[cell for cell in row.split("|") if cell.strip()] for row in rows[1:]]
+    assert figures_in[0][1:] == ["3", "10"]
+    # One tip closed: too few for a median, which would be that tip's own time.
+    assert len(figures_in[1]) == 2 and "30" not in figures_in[1][1]
