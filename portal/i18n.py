@@ -16,7 +16,10 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+# A source checkout (and an editable install) reads the top-level `locales/`; a wheel carries a copy of
+# the catalogs inside the package (setup.py).
+_SOURCE_LOCALES = Path(__file__).resolve().parent.parent / "locales"
+LOCALES_DIR = _SOURCE_LOCALES if _SOURCE_LOCALES.is_dir() else Path(__file__).resolve().parent / "locales"
 
 
 @dataclasses.dataclass(frozen=True)
