@@ -25,11 +25,11 @@ import zoneinfo
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, exists
 from sqlmodel import Session, col, or_, select
 
 from portal import i18n
-from portal.accounts.models import StaffAccount
+from portal.accounts.models import DeskMembership, StaffAccount
 from portal.db import make_nullpool_engine, session_scope, utcnow
 from portal.network.models import Desk
 from portal.notify import letters
@@ -105,7 +105,8 @@ def _claimable(now: datetime.datetime) -> object:
 
 
 def _drop_unwanted(db: Session, now: datetime.datetime) -> int:
-    """Rows for people who switched e-mail off, removed their address or were disabled since the event."""
+    """Rows for people who switched e-mail off, removed their address, were disabled or left the desk since
+    the event: someone no longer on a desk does not learn its new case numbers."""
     wanted = (
         select(NotificationSetting.staff_id)
         .join(StaffAccount, col(StaffAccount.id) == col(NotificationSetting.staff_id))
@@ -115,9 +116,13 @@ def _drop_unwanted(db: Session, now: datetime.datetime) -> int:
             col(StaffAccount.disabled).is_(False),
         )
     )
+    member = exists().where(
+        col(DeskMembership.desk_id) == col(Notification.desk_id),
+        col(DeskMembership.staff_id) == col(Notification.staff_id),
+    )
     rows = db.exec(
         select(Notification)
-        .where(_claimable(now), col(Notification.staff_id).not_in(wanted))  # type: ignore[arg-type]
+        .where(_claimable(now), or_(col(Notification.staff_id).not_in(wanted), ~member))  # type: ignore[arg-type]
         .with_for_update(skip_locked=True)
     ).all()
     for row in rows:

@@ -170,6 +170,29 @@ def test_people_who_switch_off_get_nothing(
     assert recorder.received == [] and recorder.mail_commands == []
 
 
+def test_someone_who_left_the_desk_is_not_told_its_new_cases(
+    client: TestClient,
+    services: Services,
+    smtp_server: tuple[Recorder, int],
+    smtp_certificates: Certificates,
+) -> None:
+    from portal.accounts.models import DeskMembership
+
+    recorder, port = smtp_server
+    sara = choose(services, SARA, mode=EACH, email="sara@pax.example")
+    choose(services, KARIN, mode=EACH, email="karin@pax.example")
+    send_canary_tip(client)
+    with session_scope(services.engine) as db:
+        [row] = db.exec(select(Notification).where(Notification.staff_id == sara)).all()
+        membership = db.get(DeskMembership, (row.desk_id, sara))
+        assert membership is not None
+        db.delete(membership)  # removed from the desk before the sender ran
+    report = send_due(services, port, smtp_certificates.ca_file)
+    assert (report.sent, report.dropped) == (1, 1)
+    assert [item.rcpt_tos for item in recorder.received] == [["karin@pax.example"]]
+    assert b"sara@pax.example" not in recorder.everything()
+
+
 def test_a_daily_digest_groups_the_days_events(
     client: TestClient,
     services: Services,
