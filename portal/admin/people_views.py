@@ -32,7 +32,11 @@ INVITE_FIELDS = ("username", "role", "organisation")
 
 
 def _enrol_link(request: Request, token: str) -> str:
-    # The back office is mounted at /staff/ (portal.app); the host is the one the administrator uses.
+    # Behind the reverse proxy the app sees plain http, so the configured public address wins; without one
+    # (a single machine), the host the administrator uses. The back office is mounted at /staff/.
+    public = services(request).settings.public_staff_url
+    if public:
+        return f"{public.rstrip('/')}/enrol/{token}"
     return str(request.url.replace(path=f"/staff/enrol/{token}", query=""))
 
 

@@ -15,6 +15,7 @@ import httpx
 from sqlmodel import Session, col, select
 from starlette.testclient import TestClient
 
+from crypto import Argon2Params
 from portal.accounts.models import DeskMembership, StaffAccount, StaffInvite
 from portal.admin import people
 from portal.admin.web import NOTICES
@@ -23,10 +24,11 @@ from portal.db import utcnow
 from portal.keyring.models import DeskKeyGrant
 from portal.network.models import Desk
 from portal.sessions import SessionRow
+from portal.settings import Settings
 from portal.triage.web import SESSION_KIND
 from portal.web import Services
 from tests.portal.admin.pages import log_in_as, mint_token, post_form, said, second_browser, visible_text
-from tests.portal.submission.browser import ANSWERS, send_tip
+from tests.portal.submission.browser import ANSWERS, app_client, send_tip
 from tests.portal.triage.test_staff_flow import account, staff_login
 
 OFFICER = "anna.officer.sodertalje"
@@ -265,3 +267,23 @@ def test_a_new_member_waits_for_a_grant_and_a_removed_one_loses_the_key(
             is None
         )
     assert officer_browser.get(tip_link.group(1)).status_code == 404
+
+
+def test_behind_a_proxy_the_link_uses_the_public_staff_address(
+    settings: Settings, demo_accounts: dict[str, Any], fast_argon2: Argon2Params
+) -> None:
+    # The app behind the reverse proxy sees plain http; the link a person receives must be the https one.
+    with app_client(settings, fast_argon2, public_staff_url="https://tips.example.org/staff/") as (
+        client,
+        built,
+    ):
+        log_in_as(client, demo_accounts, "administrator")
+        with Session(built.engine) as db:
+            desk = db.exec(select(Desk).where(Desk.code == "ivo-tillsyn")).one()
+        invited = post_form(
+            client,
+            "/staff/admin/staff",
+            "/staff/admin/staff",
+            {"username": "behind.proxy", "role": "officer", "organisation": str(desk.organisation_id)},
+        )
+        assert re.fullmatch(r"https://tips\.example\.org/staff/enrol/[A-Za-z0-9_-]+", _enrol_link(invited))
