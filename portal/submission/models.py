@@ -55,15 +55,32 @@ class TipRecipient(SQLModel, table=True):
     """
 
     __table_args__ = (
-        # Newest/oldest first, pages, and filters that keep most rows (category, municipality, assignee).
-        Index("ix_tiprecipient_inbox_created", "desk_id", "tip_created_at", "tip_id"),
-        # Status filters, the open-tip counts per desk, and the deadline filters (which imply a status).
-        Index("ix_tiprecipient_inbox_status", "desk_id", "tip_status", "tip_created_at", "tip_id"),
+        # Newest/oldest first and pages. It carries status and deadlines, so that a deadline filter or sort
+        # read in this order needs no table row.
+        Index(
+            "ix_tiprecipient_inbox_created",
+            "desk_id",
+            "tip_created_at",
+            "tip_id",
+            "tip_status",
+            "acknowledge_by",
+            "feedback_by",
+        ),
+        # Status filters, the open-tip counts per desk, and the deadline filters, which always name a status.
+        # No index starts with a deadline: nearly every tip of a desk is past its deadlines (most are closed),
+        # and SQLite, which has no statistics here, would choose such an index over the few open tips.
+        Index(
+            "ix_tiprecipient_inbox_status",
+            "desk_id",
+            "tip_status",
+            "tip_created_at",
+            "tip_id",
+            "acknowledge_by",
+            "feedback_by",
+        ),
         Index("ix_tiprecipient_inbox_category", "desk_id", "category", "tip_created_at", "tip_id"),
         Index("ix_tiprecipient_inbox_municipality", "desk_id", "municipality_id", "tip_created_at", "tip_id"),
         Index("ix_tiprecipient_inbox_assignee", "desk_id", "assignee_id", "tip_created_at", "tip_id"),
-        Index("ix_tiprecipient_inbox_acknowledge_by", "desk_id", "acknowledge_by", "tip_id"),
-        Index("ix_tiprecipient_inbox_feedback_by", "desk_id", "feedback_by", "tip_id"),
     )
 
     tip_id: str = Field(foreign_key="tip.id", primary_key=True, ondelete="CASCADE")

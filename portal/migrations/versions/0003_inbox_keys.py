@@ -38,13 +38,25 @@ _COPIES = {
 }
 _NOT_NULL = ("tip_created_at", "tip_status", "category", "municipality_id", "acknowledge_by", "feedback_by")
 _INDEXES = {
-    "ix_tiprecipient_inbox_created": ["desk_id", "tip_created_at", "tip_id"],
-    "ix_tiprecipient_inbox_status": ["desk_id", "tip_status", "tip_created_at", "tip_id"],
+    "ix_tiprecipient_inbox_created": [
+        "desk_id",
+        "tip_created_at",
+        "tip_id",
+        "tip_status",
+        "acknowledge_by",
+        "feedback_by",
+    ],
+    "ix_tiprecipient_inbox_status": [
+        "desk_id",
+        "tip_status",
+        "tip_created_at",
+        "tip_id",
+        "acknowledge_by",
+        "feedback_by",
+    ],
     "ix_tiprecipient_inbox_category": ["desk_id", "category", "tip_created_at", "tip_id"],
     "ix_tiprecipient_inbox_municipality": ["desk_id", "municipality_id", "tip_created_at", "tip_id"],
     "ix_tiprecipient_inbox_assignee": ["desk_id", "assignee_id", "tip_created_at", "tip_id"],
-    "ix_tiprecipient_inbox_acknowledge_by": ["desk_id", "acknowledge_by", "tip_id"],
-    "ix_tiprecipient_inbox_feedback_by": ["desk_id", "feedback_by", "tip_id"],
 }
 
 
