@@ -33,6 +33,7 @@ from sqlmodel import Session, select
 
 import crypto
 from portal import db
+from portal.audit import log as audit
 from portal.network.models import Desk
 from portal.ratelimit import WINDOW_SECONDS, RateCounter
 from portal.submission.mailbox import FOLLOWUP_BUCKET
@@ -255,3 +256,8 @@ def test_two_processes_share_tips_sessions_and_the_rate_limit(
     assert {which for which, status in answers if status == 429} == {0, 1}
     for client in (resident, resident_on_second, officer_on_first, officer_on_second, *guessers):
         client.close()
+
+    # Both processes appended to the audit log (the tip and the answer, the login, the openings): one chain.
+    with Session(engine) as session:
+        verdict = audit.verify(session)
+    assert verdict.ok and verdict.entries >= 5, verdict
