@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 from PIL import Image
-from playwright.sync_api import BrowserContext, Page, Route, expect
+from playwright.sync_api import BrowserContext, Page, Route, StorageState, expect
 
 from portal.accounts.login import TOTP_STEP_SECONDS, TOTP_WINDOW
 
@@ -67,7 +67,7 @@ class LiveServer:
     data_dir: Path
     log_path: Path
     authenticators: dict[str, Authenticator] = dataclasses.field(default_factory=dict)
-    staff_states: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    staff_states: dict[str, StorageState] = dataclasses.field(default_factory=dict)
 
     def account(self, *, role: str | None = None, desk: str | None = None) -> dict[str, Any]:
         for candidate in self.accounts["accounts"]:
@@ -186,7 +186,7 @@ def staff_log_in(page: Page, server: LiveServer, username: str, password: str, s
     expect(page.locator('form[action="/staff/logout"]')).to_be_visible()
 
 
-def staff_state(context_factory: Any, server: LiveServer, who: dict[str, Any]) -> dict[str, Any]:
+def staff_state(context_factory: Any, server: LiveServer, who: dict[str, Any]) -> StorageState:
     """The cookies of a logged-in session for `who`, logging in once per test session (each login spends a
     TOTP code, and the key unwrapping is deliberately slow)."""
     username = who["username"]

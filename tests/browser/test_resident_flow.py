@@ -47,7 +47,7 @@ def test_tip_with_photo_follow_up_and_answer_without_javascript(
 ) -> None:
     resident = resident_context.new_page()
     code, case_number = send_tip(resident, lang, photo_with_exif(tmp_path / "bild.jpg"))
-    expect(resident.locator("body")).to_contain_text("1")  # the "1 file was attached" line, in any language
+    assert re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}", case_number), case_number
     finish(resident, lang)
     assert resident.locator("script").count() == 0  # nothing here needs, or ships, JavaScript
 
@@ -83,4 +83,3 @@ def test_tip_with_photo_follow_up_and_answer_without_javascript(
     conversation = resident.locator(".conversation")
     expect(conversation.locator(".from-desk")).to_contain_text(answer)
     expect(conversation.locator(".from-tipster")).to_contain_text(FOLLOW_UP[lang])
-    assert re.fullmatch(r"[A-Z0-9-]+", case_number), case_number

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, FloatRect, Locator, Page, expect
 
 from portal.i18n import LOCALES, Locale
 from tests.browser.axe import audit, describe
 from tests.browser.pages import (
+    LiveServer,
+    RequestGuard,
     fill_tip_form,
     finish,
     open_mailbox,
@@ -61,7 +63,7 @@ class Walk:
             self.reports.append(describe(f"{self.locale.code} {name} ({page.url})", violations))
 
 
-def _box(locator: Locator) -> dict[str, float]:
+def _box(locator: Locator) -> FloatRect:
     box = locator.bounding_box()
     assert box is not None, f"{locator} is not rendered"
     return box
@@ -177,3 +179,19 @@ def test_every_resident_page(
 
     assert walk.count == 14
     assert not walk.reports, "axe-core found WCAG 2.1 A/AA violations:\n" + "\n\n".join(walk.reports)
+
+
+def test_the_request_guard_sees_a_third_party_request(browser: Browser, live_server: LiveServer) -> None:
+    """The guard every context carries is not blind: a page that asked another host would fail its test."""
+    # With the page's CSP set aside: it would stop this image before any request (a second line of defence).
+    context = browser.new_context(base_url=live_server.base_url, java_script_enabled=False, bypass_csp=True)
+    guard = RequestGuard(context, live_server.base_url)
+    page = context.new_page()
+    page.goto("/en/")
+    page.set_content('<img src="http://192.0.2.1/tracker.gif" alt="">')
+    page.wait_for_load_state()
+    context.close()
+    assert any(url.startswith(f"{live_server.base_url}/en/") for url in guard.requests)
+    assert guard.foreign == ["http://192.0.2.1/tracker.gif"]
+    with pytest.raises(AssertionError, match="requests left the server under test"):
+        guard.assert_only_loopback()

@@ -60,7 +60,7 @@ def _kind_of(url: str) -> str:
 
 
 def crawl(page: Page, start: str, checker: StaffAudit, *, role: str, limit: int = 60) -> None:
-    queue, seen = [start], set()
+    queue, seen = [start], set[str]()
     while queue and len(seen) < limit:
         url = queue.pop(0)
         kind = _kind_of(url)
