@@ -78,7 +78,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -
     _lykta("init", env=env)
     _lykta("demo", "--accounts-json", str(accounts_json), env=env)
     port = _free_loopback_port()
-    log_path = artifacts_dir / "server.log"
+    # One log per pytest-xdist worker: each worker runs a server of its own.
+    log_path = artifacts_dir / f"server-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
     with log_path.open("w") as log:
         # One worker, as `lykta serve` defaults to: it sizes the Argon2id concurrency from the cores itself.
         process = subprocess.Popen(
@@ -103,6 +104,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+    # A page that hid a server error behind a friendly message would pass the test that saw it.
+    assert "Traceback" not in log_path.read_text(), f"the server logged an error, see {log_path}"
 
 
 def _wait_until_up(server: LiveServer, process: subprocess.Popen[bytes]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, FloatRect, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, FloatRect, Locator, Page, ViewportSize, expect
 
 from portal.i18n import LOCALES, Locale
 from tests.browser.axe import audit, describe
@@ -39,6 +39,8 @@ WRITTEN = {  # typed in the page's own script, so the user-text boxes are shown 
     "Latn": ("Drugs are sold at the bus stop every evening.", "The square"),
 }
 PX = 2.0  # layout tolerance in CSS pixels
+DESKTOP: ViewportSize = {"width": 1024, "height": 768}  # as the contexts open (conftest)
+PHONE: ViewportSize = {"width": 320, "height": 640}
 
 
 class Walk:
@@ -61,6 +63,13 @@ class Walk:
         violations = audit(page)
         if violations:
             self.reports.append(describe(f"{self.locale.code} {name} ({page.url})", violations))
+        # On a small phone (320 CSS px, WCAG 1.4.10 reflow): nothing may need sideways scrolling.
+        page.set_viewport_size(PHONE)
+        overflow = page.evaluate("(d => d.scrollWidth - d.clientWidth)(document.documentElement)")
+        page.screenshot(path=self.shots / f"{self.count:02d}-{name}-phone.png", full_page=True)
+        page.set_viewport_size(DESKTOP)
+        if overflow > 0:
+            self.reports.append(f"{self.locale.code} {name}: {overflow}px wider than a 320px screen")
 
 
 def _box(locator: Locator) -> FloatRect:
@@ -178,7 +187,7 @@ def test_every_resident_page(
     walk.check("not-found")
 
     assert walk.count == 14
-    assert not walk.reports, "axe-core found WCAG 2.1 A/AA violations:\n" + "\n\n".join(walk.reports)
+    assert not walk.reports, "WCAG 2.1 A/AA violations (axe-core, reflow):\n" + "\n\n".join(walk.reports)
 
 
 def test_the_request_guard_sees_a_third_party_request(browser: Browser, live_server: LiveServer) -> None:
