@@ -113,6 +113,7 @@ def create_resident_app(settings: Settings, *, services: Services | None = None)
             BodyLimit,
             limits=[(_is_upload, settings.max_upload_bytes + 1024 * 1024)],
             default=SMALL_FORM_BYTES,
+            idle_seconds=settings.body_idle_seconds,
         ),
     ]
     app = Starlette(
@@ -179,7 +180,9 @@ def create_staff_app(settings: Settings, *, services: Services | None = None) ->
             Middleware(AccessLog),
             Middleware(metrics.RequestMetrics, metrics=metrics.metrics_of(services), app_name="staff"),
             Middleware(SecurityHeaders, onion_address=""),
-            Middleware(BodyLimit, limits=[], default=SMALL_FORM_BYTES),
+            Middleware(
+                BodyLimit, limits=[], default=SMALL_FORM_BYTES, idle_seconds=settings.body_idle_seconds
+            ),
         ],
         exception_handlers={404: _staff_not_found, 500: _staff_server_error},
     )

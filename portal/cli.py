@@ -89,6 +89,8 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve Lykta. The access log holds no client address, user agent or referrer."""
     import uvicorn
 
+    from portal.protocol import HeadTimeoutProtocol
+
     _settings_or_exit()  # fail here, clearly, rather than in every worker
     # One Argon2id derivation per core in all: more threads than cores only make each one slower and the
     # event loops stall (measured in benchmarks/submit_bench.py). An explicit setting wins.
@@ -106,6 +108,12 @@ def serve(host: str, port: int, workers: int) -> None:
         server_header=False,
         proxy_headers=False,
         log_config=None,
+        # uvicorn times out only idle keep-alive connections: this protocol also closes a connection whose
+        # request head has not arrived within 10 s (slowloris; tests/attacks/test_slow_and_oversized.py).
+        # Heads are capped at 16 KiB by h11, bodies by portal.middleware.BodyLimit (size and idle time).
+        http=HeadTimeoutProtocol,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
     )
 
 

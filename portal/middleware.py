@@ -4,7 +4,8 @@
 * AccessLog: method, route, status and duration, and nothing that identifies a person: no client
   address, user agent, referrer or query string (DESIGN 4). Answered probes (/healthz, /metrics) are not
   logged: a proxy asks every few seconds; a failed one is.
-* BodyLimit: cut off bodies at a per-route limit; of a body declared longer, read only the start (the fields).
+* BodyLimit: cut off bodies at a per-route limit; of a body declared longer, read only the start (the fields);
+  and give up on a body that stops arriving for `idle_seconds` (uvicorn has no such timeout of its own).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+import anyio
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -108,6 +110,11 @@ class BodyTooLargeError(Exception):
     pass
 
 
+class BodyStalledError(BodyTooLargeError):
+    """The body stopped arriving. A kind of BodyTooLargeError so that every view that refuses an oversized
+    body (nothing stored, the form shown again) refuses a stalled one the same way."""
+
+
 # How much of a body declared over its limit is still read: enough for any form's fields (issue 3, section 7:
 # a refused form keeps what the resident typed).
 DECLARED_TOO_LARGE_PREFIX = 256 * 1024
@@ -117,11 +124,17 @@ class BodyLimit:
     """Limit request bodies: `limits` maps a path predicate to a byte limit; the first match wins."""
 
     def __init__(
-        self, app: ASGIApp, *, limits: Sequence[tuple[Callable[[str], bool], int]], default: int
+        self,
+        app: ASGIApp,
+        *,
+        limits: Sequence[tuple[Callable[[str], bool], int]],
+        default: int,
+        idle_seconds: float = 30.0,
     ) -> None:
         self.app = app
         self.limits = limits
         self.default = default
+        self.idle_seconds = idle_seconds
 
     def limit_for(self, path: str) -> int:
         for matches, limit in self.limits:
@@ -143,13 +156,23 @@ class BodyLimit:
             # error page (translated) can show what the resident typed, without waiting for the whole upload.
             allowed = min(limit, DECLARED_TOO_LARGE_PREFIX)
         received = 0
+        body_done = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, body_done
             if received > allowed:
                 raise BodyTooLargeError()
-            message = await receive()
+            if body_done:
+                # Only a disconnect can come now, which a streaming response waits for as long as it sends.
+                return await receive()
+            # A client that stops sending mid-body (a "slow body" attack, or a dead connection) would hold
+            # the request, its connection and its half-parsed upload for ever: uvicorn has no body timeout.
+            with anyio.move_on_after(self.idle_seconds) as waited:
+                message = await receive()
+            if waited.cancelled_caught:
+                raise BodyStalledError()
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 body = message.get("body", b"")
                 received += len(body)
                 if received > allowed:

@@ -49,6 +49,8 @@ class Settings:
     tipster_idle_minutes: int = 15
     max_upload_bytes: int = 100 * 1024 * 1024  # all files of one tip or one reply together
     max_files: int = 10
+    # A request body that stops arriving for this long is refused (a slow-body attack or a dead link).
+    body_idle_seconds: float = 30.0
     # A scraper presenting it as `Authorization: Bearer ...` may read /metrics; empty: /metrics is a 404.
     metrics_token: Secret = dataclasses.field(default=Secret(""), repr=False)
     debug: bool = False
@@ -151,6 +153,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reply_code_concurrency=config("LYKTA_REPLY_CODE_CONCURRENCY", cast=int, default=2),
         followup_attempts_per_minute=config("LYKTA_FOLLOWUP_ATTEMPTS_PER_MINUTE", cast=int, default=30),
         max_upload_bytes=config("LYKTA_MAX_UPLOAD_BYTES", cast=int, default=100 * 1024 * 1024),
+        body_idle_seconds=config("LYKTA_BODY_IDLE_SECONDS", cast=float, default=30.0),
         debug=config("LYKTA_DEBUG", cast=bool, default=False),
         metrics_token=_metrics_token(config),
         smtp_host=config("LYKTA_SMTP_HOST", cast=str, default=""),
