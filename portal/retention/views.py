@@ -16,7 +16,7 @@ from portal.db import session_scope
 from portal.i18n import N_
 from portal.retention import services as retention
 from portal.triage import services as triage
-from portal.triage.views import ERROR_EXPIRED, not_found, tip_page
+from portal.triage.views import form_expired, not_found, tip_page
 from portal.triage.web import check_staff_csrf, current_staff, login_redirect, read_form
 from portal.web import services
 
@@ -34,7 +34,7 @@ async def tip_hold(request: Request) -> Response:
     try:
         check_staff_csrf(request, form.get("csrf"), purpose="hold")
     except CsrfError:
-        return await tip_page(request, status_code=400, error=ERROR_EXPIRED)
+        return form_expired(request, staff)
     tip_id = str(request.path_params.get("tip_id", ""))
     tip_id = tip_id if re.fullmatch(r"[0-9a-f]{32}", tip_id) else ""
     action = form.get("action", "")

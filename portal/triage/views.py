@@ -70,6 +70,28 @@ def not_found(request: Request, staff: Staff) -> Response:
     return render_staff(request, "staff/not_found.html", staff=staff, status_code=404, purposes=("logout",))
 
 
+def form_expired(request: Request, staff: Staff) -> Response:
+    """The answer to a tip form whose CSRF token is missing, forged or old: the message and a link back.
+
+    Not the tip page again: a forged request must not decrypt the tip into its response, mark it read or
+    audit an opening in the officer's name (found by tests/attacks/test_csrf_everywhere.py).
+    """
+    try:
+        with read_session(services(request).engine) as db:
+            triage.reachable_tip(db, _tip_id(request), staff.desk_keys)
+    except triage.NotAllowedError:
+        return not_found(request, staff)  # as for a good token: whether the tip exists is not said
+    return render_staff(
+        request,
+        "staff/form_expired.html",
+        staff=staff,
+        status_code=400,
+        purposes=("logout",),
+        error=ERROR_EXPIRED,
+        back=f"/staff/tips/{_tip_id(request)}",
+    )
+
+
 def _account_bucket(username: str) -> str:
     folded = unicodedata.normalize("NFKC", username).strip().casefold()
     return "staff-login:" + hashlib.sha256(folded.encode("utf-8")).hexdigest()[:32]
@@ -267,7 +289,7 @@ async def _tip_action(request: Request, purpose: str) -> tuple[Staff, dict[str, 
     try:
         check_staff_csrf(request, form.get("csrf"), purpose=purpose)
     except CsrfError:
-        return await tip_page(request, status_code=400, error=ERROR_EXPIRED)
+        return form_expired(request, staff)
     return staff, form
 
 
