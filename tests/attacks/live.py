@@ -1,0 +1,179 @@
+"""A real `lykta serve` for the attack tests, and what an attacker's or a resident's HTTP client does to it.
+
+The server runs this checkout's code with the production Argon2id parameters (what a guesser really costs
+the server), a fresh data directory with the demo network, and its stdout and stderr captured in one file,
+which is the whole of what the process logs. `ProcessGauge` reads its CPU time and resident memory from
+/proc, so tests can bound what an attack cost the server without timing anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+
+from portal.accounts.login import TOTP_STEP_SECONDS, TOTP_WINDOW
+from tests.portal.submission.browser import form_token
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 120
+# Small, so that a test spends the whole budget in a few seconds (the default is 30 a minute).
+FOLLOWUP_ATTEMPTS_PER_MINUTE = 8
+BODY_IDLE_SECONDS = 3
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+def lykta_command() -> list[str]:
+    found = shutil.which("lykta", path=str(Path(sys.executable).parent))
+    return [found] if found else [sys.executable, "-c", "from portal.cli import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessSample:
+    cpu_seconds: float  # user + system, of the process and of its threads
+    rss_bytes: int
+    peak_rss_bytes: int
+
+
+class ProcessGauge:
+    """CPU time and memory of one process, from /proc/PID/stat and /proc/PID/status."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.ticks = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> ProcessSample:
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        # The command name may hold spaces: fields are counted after its closing parenthesis.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        utime, stime = int(fields[11]), int(fields[12])
+        status = dict(
+            line.split(":", 1)
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines()
+            if ":" in line
+        )
+        return ProcessSample(
+            cpu_seconds=(utime + stime) / self.ticks,
+            rss_bytes=int(status["VmRSS"].split()[0]) * 1024,
+            peak_rss_bytes=int(status["VmHWM"].split()[0]) * 1024,
+        )
+
+
+class LiveLykta:
+    """`lykta init`, `lykta demo` and `lykta serve` on a free loopback port, in `workdir`."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.data_dir = workdir / "var"
+        self.log_path = workdir / "server.log"
+        self.accounts_path = workdir / "demo-accounts.json"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = f"sqlite:///{self.data_dir / 'lykta.sqlite3'}"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("LYKTA_")}
+        self.environ = environ | {
+            "LYKTA_DATA_DIR": str(self.data_dir),
+            "LYKTA_FOLLOWUP_ATTEMPTS_PER_MINUTE": str(FOLLOWUP_ATTEMPTS_PER_MINUTE),
+            "LYKTA_REPLY_CODE_CONCURRENCY": "1",
+            "LYKTA_BODY_IDLE_SECONDS": str(BODY_IDLE_SECONDS),
+            "LYKTA_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.accounts: dict[str, Any] = {}
+        self.totp_steps: dict[str, int] = {}
+
+    def start(self) -> None:
+        for command in (["init"], ["demo", "--accounts-json", str(self.accounts_path)]):
+            done = subprocess.run(
+                [*lykta_command(), *command],
+                env=self.environ,
+                cwd=self.workdir,
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, f"lykta {command[0]}: {done.stdout}{done.stderr}"
+        self.accounts = json.loads(self.accounts_path.read_text())
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*lykta_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.environ,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"lykta serve exited with {self.process.returncode}:\n{self.log()}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"lykta serve did not answer within {STARTUP_SECONDS} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def browser(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, follow_redirects=True, timeout=60)
+
+    def account(self, *, role: str) -> dict[str, Any]:
+        return next(a for a in self.accounts["accounts"] if a["role"] == role)
+
+    def totp(self, who: dict[str, Any]) -> str:
+        """A code the server has not seen for this account yet (it accepts each step once, one step of drift
+        either way); waits for the clock when all of them are spent, as a person would."""
+        totp = pyotp.TOTP(who["totp_secret"], interval=TOTP_STEP_SECONDS)
+        while True:
+            current = int(time.time() // TOTP_STEP_SECONDS)
+            step = max(current - TOTP_WINDOW, self.totp_steps.get(who["username"], -1) + 1)
+            if step <= current + TOTP_WINDOW:
+                self.totp_steps[who["username"]] = step
+                return totp.at(step * TOTP_STEP_SECONDS)
+            time.sleep(TOTP_STEP_SECONDS - time.time() % TOTP_STEP_SECONDS + 0.05)
+
+    def staff_login(self, browser: httpx.Client, who: dict[str, Any], **changes: str) -> httpx.Response:
+        page = browser.get("/staff/login")
+        fields = {
+            "username": who["username"],
+            "passphrase": who["password"],
+            "code": self.totp(who),
+            "csrf": form_token(page.text, "/staff/login"),
+        }
+        return browser.post("/staff/login", data={**fields, **changes})
