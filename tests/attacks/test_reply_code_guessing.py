@@ -19,12 +19,9 @@ import concurrent.futures
 import time
 
 import pytest
-from sqlalchemy import create_engine, update
-from sqlmodel import Session
 
 import crypto
-from portal.ratelimit import WINDOW_SECONDS, RateCounter
-from portal.submission.mailbox import FOLLOWUP_BUCKET
+from portal.ratelimit import WINDOW_SECONDS
 from tests.attacks.live import FOLLOWUP_ATTEMPTS_PER_MINUTE, LiveLykta, ProcessGauge
 from tests.portal.submission.browser import ANSWERS, form_token, send_tip
 
@@ -53,26 +50,10 @@ def guesser(live: LiveLykta, guesses: int) -> list[int]:
         return statuses
 
 
-def let_the_window_pass(live: LiveLykta) -> None:
-    """What a minute does to the budget, without waiting for it: this window's count becomes last
-    window's (portal.ratelimit counts per fixed window and forgets the old ones)."""
-    engine = create_engine(live.database_url)
-    try:
-        with Session(engine) as db:
-            db.exec(  # type: ignore[call-overload]
-                update(RateCounter)
-                .where(RateCounter.bucket == FOLLOWUP_BUCKET)  # type: ignore[arg-type]
-                .values(window=RateCounter.window - 2)
-            )
-            db.commit()
-    finally:
-        engine.dispose()
-
-
 def test_a_flood_of_guesses_is_capped_and_a_real_code_still_opens(live: LiveLykta) -> None:
     with live.browser() as tipster:
         code, case_number = send_tip(tipster, "sv", ANSWERS, [("bild.bin", b"B" * 5000)])
-    let_the_window_pass(live)
+    live.let_the_rate_window_pass()
     gauge = ProcessGauge(live.pid)
     before = gauge.sample()
     started_window = int(time.time() // WINDOW_SECONDS)
@@ -107,7 +88,7 @@ def test_a_flood_of_guesses_is_capped_and_a_real_code_still_opens(live: LiveLykt
         refused = tipster.post("/sv/followup", data={"reply_code": code, "csrf": token})
         assert refused.status_code == 429
         assert "lykta_mailbox" not in tipster.cookies
-        let_the_window_pass(live)
+        live.let_the_rate_window_pass()
         opened = tipster.post("/sv/followup", data={"reply_code": code, "csrf": token})
         assert opened.status_code == 200 and opened.url.path == "/sv/mailbox"
         assert case_number in opened.text and ANSWERS["what"] in opened.text
