@@ -11,6 +11,7 @@ import dataclasses
 import io
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -186,12 +187,14 @@ def staff_log_in(page: Page, server: LiveServer, username: str, password: str, s
     expect(page.locator('form[action="/staff/logout"]')).to_be_visible()
 
 
-def staff_state(context_factory: Any, server: LiveServer, who: dict[str, Any]) -> StorageState:
+def staff_state(
+    context_factory: Callable[[], BrowserContext], server: LiveServer, who: dict[str, Any]
+) -> StorageState:
     """The cookies of a logged-in session for `who`, logging in once per test session (each login spends a
     TOTP code, and the key unwrapping is deliberately slow)."""
     username = who["username"]
     if username not in server.staff_states:
-        context: BrowserContext = context_factory()
+        context = context_factory()
         page = context.new_page()
         staff_log_in(page, server, username, who["password"], who["totp_secret"])
         server.staff_states[username] = context.storage_state()
