@@ -75,6 +75,27 @@ def tip_text(opened: triage.OpenedTip) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What file systems take for one name (ext4, NTFS in UTF-16 units, APFS): longer ones cannot be unpacked.
+MAX_NAME_BYTES = 255
+
+
+def archive_name(file_id: str, name: str) -> str:
+    """`files/<id>-<name>`: one path component of at most 255 bytes, with no separator of any system.
+
+    Upload names are cleaned already (portal.formdata.safe_file_name), but 255 characters can be 1020 bytes,
+    which `tar -x` cannot create, and a backslash is a separator to Windows tools (found by
+    tests/attacks/test_hostile_names_and_markup.py). A long name keeps its extension.
+    """
+    name = name.replace("/", "_").replace("\\", "_")
+    budget = MAX_NAME_BYTES - len(file_id.encode()) - 1
+    if len(name.encode()) > budget:
+        stem, dot, extension = name.rpartition(".")
+        suffix = dot + extension if dot and stem and len((dot + extension).encode()) <= 16 else ""
+        stem = name[: len(name) - len(suffix)]
+        name = stem.encode()[: budget - len(suffix.encode())].decode("utf-8", "ignore") + suffix
+    return f"files/{file_id}-{name}"
+
+
 def export_to_age(
     db: Session, *, tip_id: str, recipient: crypto.X25519Recipient, staff_id: int, actor: str,
     desk_keys: DeskKeyrings,
@@ -92,7 +113,7 @@ def export_to_age(
             meta, chunks = triage.open_file(
                 db, tip_id=tip_id, file_id=entry.file_id, actor=None, desk_keys=desk_keys
             )
-            info = tarfile.TarInfo(f"files/{entry.file_id}-{entry.name.replace('/', '_')}")
+            info = tarfile.TarInfo(archive_name(entry.file_id, entry.name))
             info.size = int(str(meta["size"]))
             archive.addfile(info, io.BufferedReader(_ChunkReader(chunks)))
     writer.finish()
