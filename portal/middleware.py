@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from urllib.parse import quote
 
 import anyio
 from starlette.datastructures import MutableHeaders
@@ -43,6 +44,9 @@ SECURITY_HEADERS = {
 }
 
 
+ONION_PATH_SAFE = "/-._~!$&'()*+,;=:@"  # RFC 3986 pchar and "/", unencoded; everything else encoded
+
+
 def security_headers(path: str, *, onion_address: str) -> dict[str, str]:
     """The headers every response to `path` carries (also used by the last-resort 500 page, which
     Starlette sends from outside the middleware stack)."""
@@ -51,7 +55,9 @@ def security_headers(path: str, *, onion_address: str) -> dict[str, str]:
         # Pages may carry a reply code or a tip; no cache, shared or private, may keep them.
         headers["cache-control"] = "no-store"
     if onion_address:
-        headers["onion-location"] = f"http://{onion_address}{path}"
+        # The path as the client sent it may hold anything once decoded (CR, LF, NUL, any character): send
+        # it percent-encoded again, never raw into a header (tests/attacks/test_header_injection.py).
+        headers["onion-location"] = f"http://{onion_address}{quote(path, safe=ONION_PATH_SAFE)}"
     return headers
 
 
