@@ -44,6 +44,27 @@ HALF_WRITTEN = {
         SELECT r.tip_id FROM tiprecipient r LEFT JOIN tip t ON t.id = r.tip_id WHERE t.id IS NULL""",
     "a tip without recipients": """
         SELECT t.id FROM tip t LEFT JOIN tiprecipient r ON r.tip_id = t.id WHERE r.tip_id IS NULL""",
+    # What the same transactions write beside the tip: its audit entries, statistics facts, notifications.
+    # No tip is deleted in this test, so none of them may point at a tip that is not there.
+    "a tip without exactly one `tip.received` audit entry": """
+        SELECT t.id FROM tip t LEFT JOIN auditentry a ON a.tip_id = t.id AND a.action = 'tip.received'
+        GROUP BY t.id HAVING COUNT(a.seq) <> 1""",
+    "a tip whose tipster messages and `tip.tipster-message` audit entries differ in number": """
+        SELECT t.id FROM tip t
+        WHERE (SELECT COUNT(*) FROM message m WHERE m.tip_id = t.id AND m.author = 'tipster')
+           <> (SELECT COUNT(*) FROM auditentry a
+               WHERE a.tip_id = t.id AND a.action = 'tip.tipster-message')""",
+    "an audit entry about a tip that is not there": """
+        SELECT a.seq FROM auditentry a LEFT JOIN tip t ON t.id = a.tip_id
+        WHERE a.tip_id IS NOT NULL AND t.id IS NULL""",
+    "a recipient desk without its statistics fact": """
+        SELECT r.tip_id FROM tiprecipient r
+        LEFT JOIN tipfact f ON f.tip_id = r.tip_id AND f.desk_id = r.desk_id
+        WHERE f.id IS NULL""",
+    "a statistics fact without its tip": """
+        SELECT f.id FROM tipfact f LEFT JOIN tip t ON t.id = f.tip_id WHERE t.id IS NULL""",
+    "a notification about a tip that is not there": """
+        SELECT n.id FROM notification n LEFT JOIN tip t ON t.id = n.tip_id WHERE t.id IS NULL""",
 }
 
 
