@@ -219,7 +219,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         routes=[
             Mount("/staff", app=create_staff_app(settings, services=services)),
             Mount("", app=create_resident_app(settings, services=services)),
-        ]
+        ],
+        # A path neither mount matches (a decoded newline: a Mount's pattern stops at one) is answered
+        # here, by Starlette's plain 404: it gets the same headers as every other response (no
+        # Onion-Location: the back office must not get one, and the mounts add it where it belongs).
+        middleware=[Middleware(SecurityHeaders, onion_address="")],
     )
     app.state.services = services
     return app

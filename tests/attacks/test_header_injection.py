@@ -36,6 +36,8 @@ def onion_client(
 
 def assert_clean(response: Any, where: str) -> None:
     assert response.status_code < 500, (where, response.status_code)
+    # Every answer, even to a path no route can match (a decoded newline), carries the site's headers.
+    assert response.headers.get("referrer-policy") == "no-referrer", where
     for name, value in response.headers.raw:
         assert name.lower() != b"x-injected", where
         assert not any(byte in value for byte in b"\r\n\x00"), (where, name, value)
@@ -66,6 +68,7 @@ def test_no_client_value_reaches_a_header(onion_client: TestClient, demo_account
                 )
     ordinary = onion_client.get("/sv/tip")
     assert ordinary.headers["onion-location"] == f"http://{ONION}/sv/tip"
+    assert "onion-location" not in onion_client.get("/staff/login").headers  # the back office stays inside
 
 
 @pytest.mark.parametrize("cookie", ["lykta_lang", "lykta_staff_lang", "lykta_csrf"])
