@@ -93,10 +93,12 @@ def table_chart(
     """The chart of one statistics table, its labels and figures worded as the table beside it words them."""
     bars = [
         Bar(
-            label=str(label(row)).strip(),
+            # A template macro gives Markup, already escaped; escape() keeps it as it is (str() would have
+            # it escaped twice) and escapes a plain string.
+            label=escape(label(row)).strip(),
             shown=row.cell.shown,
             value=row.cell.value,
-            text=cell_text(row.cell),
+            text=escape(cell_text(row.cell)).strip(),
         )
         for row in table.rows
     ]
