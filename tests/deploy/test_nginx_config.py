@@ -183,3 +183,17 @@ def test_the_onion_listener_is_where_tor_sends_and_offers_no_back_office() -> No
     onion_server = nginx_text().split(f"listen {target.group(1)};", 1)[1]
     staff = re.search(r"location \^~ /staff/ \{([^}]*)\}", onion_server)
     assert staff and staff.group(1).split() == ["return", "404;"]
+
+
+def test_the_back_office_is_closed_to_the_internet_by_default() -> None:
+    # Whoever reaches the staff login can use up its global budget (docs/threat-model.md): every server
+    # block that offers /staff/ lets in only listed networks, and ends with "deny all".
+    blocks = re.findall(r"location \^~ /staff/ \{([^}]*)\}", nginx_text())
+    assert blocks
+    for block in blocks:
+        rules = [line.strip() for line in block.splitlines() if line.strip()]
+        if rules == ["return 404;"]:
+            continue
+        allowed = [rule.split()[1].rstrip(";") for rule in rules if rule.startswith("allow ")]
+        assert allowed and "all" not in allowed, rules
+        assert "deny all;" in rules, rules
