@@ -12,14 +12,6 @@ a reason on a developer's machine.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +20,7 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 import crypto
@@ -38,113 +30,37 @@ from portal.network.models import Desk
 from portal.ratelimit import WINDOW_SECONDS, RateCounter
 from portal.submission.mailbox import FOLLOWUP_BUCKET
 from portal.submission.models import Tip, TipRecipient
+from tests.live_server import Server, fresh_postgres_database, lykta_environment, set_up_instance
 from tests.portal.submission.browser import ANSWERS, file_fields, form_token, log_in, send_tip
 
-POSTGRES_URL = os.environ.get("LYKTA_TEST_DATABASE_URL", "")
-REPO = Path(__file__).resolve().parents[1]
 ATTEMPTS_PER_MINUTE = 4  # small, so the test can spend the whole budget
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
     """A new, empty PostgreSQL database for the two processes, dropped afterwards."""
-    if not POSTGRES_URL:
-        if os.environ.get("CI", "").lower() in {"true", "1", "yes"}:
-            pytest.fail("LYKTA_TEST_DATABASE_URL is not set: CI must run the two-process PostgreSQL test")
-        pytest.skip("needs PostgreSQL: set LYKTA_TEST_DATABASE_URL=postgresql://... (CI always does)")
-    name = f"lykta_two_processes_{secrets.token_hex(6)}"
-    admin = create_engine(db.normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _lykta() -> list[str]:
-    found = shutil.which("lykta", path=str(Path(sys.executable).parent)) or shutil.which("lykta")
-    if found is None:
-        pytest.fail("the `lykta` command is not installed (pip install -e .)")
-    return [found]
-
-
-def _environment(database_url: str, data_dir: Path) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LYKTA_")}
-    return environ | {
-        "LYKTA_DATA_DIR": str(data_dir),
-        "LYKTA_DATABASE_URL": database_url,
-        "LYKTA_FOLLOWUP_ATTEMPTS_PER_MINUTE": str(ATTEMPTS_PER_MINUTE),
-        "LYKTA_REPLY_CODE_CONCURRENCY": "1",
-        # The processes run this checkout's code, whatever is installed.
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
-    }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """One `lykta serve` process on a free loopback port; its output goes to a file shown on failure."""
-
-    def __init__(self, name: str, environ: dict[str, str], log_dir: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log_dir / f"{name}.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*_lykta(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=environ,
-                cwd=log_dir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_until_ready(self, *, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"lykta serve exited with {self.process.returncode}:\n{self.output()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/sv/followup", timeout=5).status_code == 200:
-                    return
-            time.sleep(0.2)
-        pytest.fail(f"lykta serve did not answer within {timeout} s:\n{self.output()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    with fresh_postgres_database("lykta_two_processes", needed_by="the two-process PostgreSQL test") as url:
+        yield url
 
 
 @pytest.fixture
 def instance(database: str, tmp_path: Path) -> Iterator[tuple[Server, Server, dict[str, Any], Engine]]:
     """`lykta init` and `lykta demo` on the new database, then two servers sharing it and one data directory
     (the instance secrets), and an engine for looking at the database directly."""
-    environ = _environment(database, tmp_path / "data")
-    accounts_file = tmp_path / "demo-accounts.json"
-    for command in (["init"], ["demo", "--accounts-json", str(accounts_file)]):
-        done = subprocess.run(
-            [*_lykta(), *command], env=environ, cwd=tmp_path, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-    servers = [Server(name, environ, tmp_path) for name in ("first", "second")]
+    settings = {
+        "LYKTA_FOLLOWUP_ATTEMPTS_PER_MINUTE": str(ATTEMPTS_PER_MINUTE),
+        "LYKTA_REPLY_CODE_CONCURRENCY": "1",
+    }
+    environ = lykta_environment(tmp_path / "data", database_url=database, settings=settings)
+    accounts = set_up_instance(environ, tmp_path)
+    servers = [Server(environ, tmp_path / f"{name}.log", cwd=tmp_path) for name in ("first", "second")]
     engine = db.make_engine(database)
     try:
+        for server in servers:  # both start at once; then wait for each
+            server.spawn()
         for server in servers:
             server.wait_until_ready()
-        yield servers[0], servers[1], json.loads(accounts_file.read_text()), engine
+        yield servers[0], servers[1], accounts, engine
     finally:
         for server in servers:
             server.stop()

@@ -17,22 +17,16 @@ server stopped:
 The kill times and file contents come from one seed, printed; LYKTA_CRASH_SEED=<seed> repeats them (the
 moments the kills land on still depend on the machine's speed). PostgreSQL runs whenever
 LYKTA_TEST_DATABASE_URL names a server (CI always sets it); without it the test fails on CI and is skipped
-with a reason elsewhere, as in tests/test_two_processes.py.
+with a reason elsewhere (tests/live_server.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import secrets
-import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -41,26 +35,17 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from portal import db
 from tests.crash.consistency import check_tips, half_written_rows
 from tests.crash.workload import LANG, Resident
+from tests.live_server import Server, fresh_postgres_database, lykta_environment, run_lykta, set_up_instance
 from tests.portal.submission.browser import form_token
 
-POSTGRES_URL = os.environ.get("LYKTA_TEST_DATABASE_URL", "")
-REPO = Path(__file__).resolve().parents[2]
 KILLS = 4
 UPTIME = (1.5, 4.0)  # seconds the server serves before each kill, drawn from the seed
 RESIDENTS = 2
 WORKERS = {"sqlite": 1, "postgresql": 2}
-
-
-def _lykta() -> list[str]:
-    found = shutil.which("lykta", path=str(Path(sys.executable).parent)) or shutil.which("lykta")
-    if found is None:
-        pytest.fail("the `lykta` command is not installed (pip install -e .)")
-    return [found]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -70,122 +55,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database of `backend`: a file in the data directory, or a PostgreSQL database created
-    from the admin URL in LYKTA_TEST_DATABASE_URL and dropped afterwards."""
+    """A new, empty database of `backend`: a file in the data directory, or a new PostgreSQL database."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'data' / 'lykta.sqlite3'}"
         return
-    if not POSTGRES_URL:
-        if os.environ.get("CI", "").lower() in {"true", "1", "yes"}:
-            pytest.fail("LYKTA_TEST_DATABASE_URL is not set: CI must run the crash test on PostgreSQL too")
-        pytest.skip("needs PostgreSQL: set LYKTA_TEST_DATABASE_URL=postgresql://... (CI always does)")
-    name = f"lykta_crash_{secrets.token_hex(6)}"
-    admin = create_engine(db.normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _environment(database_url: str, data_dir: Path) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LYKTA_")}
-    return environ | {
-        "LYKTA_DATA_DIR": str(data_dir),
-        "LYKTA_DATABASE_URL": database_url,
-        # The residents log in with their reply codes over and over; the global guessing limit is not
-        # what this test is about.
-        "LYKTA_FOLLOWUP_ATTEMPTS_PER_MINUTE": "100000",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
-    }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _living_members(pgid: int) -> list[int]:
-    """The processes of group `pgid` that still run. A killed worker whose new parent (PID 1 of a container,
-    say) does not reap it stays a zombie: it holds no socket and runs no code, so it does not count."""
-    living = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-            if int(group) == pgid and state not in {"Z", "X"}:
-                living.append(int(stat.parent.name))
-    return living
-
-
-class Server:
-    """`lykta serve` on one loopback port, started again on the same port after each kill.
-
-    It runs in a session of its own, so SIGKILL to its process group reaches the workers too (and the
-    multiprocessing helpers uvicorn starts with them): nothing of the old server survives a kill.
-    """
-
-    def __init__(self, environ: dict[str, str], log: Path, *, workers: int) -> None:
-        self.environ, self.log, self.workers = environ, log, workers
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        command = [*_lykta(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        with self.log.open("ab") as log:
-            log.write(f"--- start {self.starts + 1}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [*command, "--workers", str(self.workers)],
-                env=self.environ,
-                cwd=self.log.parent,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.starts += 1
-        self.wait_until_ready()
-
-    def wait_until_ready(self, *, timeout: float = 120) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"lykta serve exited with {self.process.returncode}:\n{self.output()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/{LANG}/followup", timeout=5).status_code == 200:
-                    return
-            time.sleep(0.1)
-        pytest.fail(f"lykta serve did not answer within {timeout} s:\n{self.output()}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group, and wait until every process of it is gone."""
-        assert self.process is not None
-        pgid = self.process.pid  # start_new_session: the server leads its own group
-        os.killpg(pgid, signal.SIGKILL)
-        self.process.wait()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if not _living_members(pgid):
-                return
-            time.sleep(0.05)
-        pytest.fail(f"processes {_living_members(pgid)} of the killed server are still there after 30 s")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+    with fresh_postgres_database("lykta_crash", needed_by="the crash test on PostgreSQL too") as url:
+        yield url
 
 
 @pytest.fixture
@@ -193,16 +68,14 @@ def instance(
     backend: str, database_url: str, tmp_path: Path
 ) -> Iterator[tuple[Server, dict[str, Any], dict[str, str]]]:
     """A fresh instance (`lykta init`, `lykta demo --accounts-json`) and its server, not yet started."""
-    environ = _environment(database_url, tmp_path / "data")
-    accounts_file = tmp_path / "demo-accounts.json"
-    for command in (["init"], ["demo", "--accounts-json", str(accounts_file)]):
-        done = subprocess.run(
-            [*_lykta(), *command], env=environ, cwd=tmp_path, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-    server = Server(environ, tmp_path / "serve.log", workers=WORKERS[backend])
+    # The residents log in with their reply codes over and over; the global guessing limit is not what
+    # this test is about.
+    settings = {"LYKTA_FOLLOWUP_ATTEMPTS_PER_MINUTE": "100000"}
+    environ = lykta_environment(tmp_path / "data", database_url=database_url, settings=settings)
+    accounts = set_up_instance(environ, tmp_path)
+    server = Server(environ, tmp_path / "serve.log", cwd=tmp_path, workers=WORKERS[backend])
     try:
-        yield server, json.loads(accounts_file.read_text()), environ
+        yield server, accounts, environ
     finally:
         server.stop()
 
@@ -300,9 +173,7 @@ def test_sigkill_loses_nothing_confirmed_and_leaves_nothing_half_written(
     )
     assert verdict.problems == []
 
-    verified = subprocess.run(
-        [*_lykta(), "audit", "verify"], env=environ, cwd=server.log.parent, capture_output=True, text=True
-    )
+    verified = run_lykta("audit", "verify", environ=environ, cwd=server.cwd)
     assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout + verified.stderr
     if backend == "sqlite":
         path = database_url.removeprefix("sqlite:///")
