@@ -1,21 +1,15 @@
 """A real `lykta serve` for the attack tests, and what an attacker's or a resident's HTTP client does to it.
 
-The server runs this checkout's code with the production Argon2id parameters (what a guesser really costs
-the server), a fresh data directory with the demo network, and its stdout and stderr captured in one file,
-which is the whole of what the process logs. `ProcessGauge` reads its CPU time and resident memory from
-/proc, so tests can bound what an attack cost the server without timing anything.
+The server (tests/live_server.py) runs this checkout's code with the production Argon2id parameters (what a
+guesser really costs the server), a fresh data directory with the demo network, and its stdout and stderr
+captured in one file, which is the whole of what the process logs. `ProcessGauge` reads its CPU time and
+resident memory from /proc, so tests can bound what an attack cost the server without timing anything.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,25 +22,13 @@ from sqlmodel import Session
 from portal.accounts.login import TOTP_STEP_SECONDS, TOTP_WINDOW
 from portal.ratelimit import RateCounter
 from portal.submission.mailbox import FOLLOWUP_BUCKET
+from tests.live_server import Server, lykta_environment, set_up_instance
 from tests.portal.submission.browser import form_token
 
-REPO = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 120
 # Small, so that a test spends the whole budget in a few seconds (the default is 30 a minute).
 FOLLOWUP_ATTEMPTS_PER_MINUTE = 8
 BODY_IDLE_SECONDS = 3
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-
-
-def lykta_command() -> list[str]:
-    found = shutil.which("lykta", path=str(Path(sys.executable).parent))
-    return [found] if found else [sys.executable, "-c", "from portal.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,79 +62,29 @@ class ProcessGauge:
         )
 
 
-class LiveLykta:
-    """`lykta init`, `lykta demo` and `lykta serve` on a free loopback port, in `workdir`."""
+class LiveLykta(Server):
+    """A new instance (`lykta init`, `lykta demo`) in `workdir`, and `lykta serve` on it."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "var"
-        self.log_path = workdir / "server.log"
-        self.accounts_path = workdir / "demo-accounts.json"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = f"sqlite:///{self.data_dir / 'lykta.sqlite3'}"
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("LYKTA_")}
-        self.environ = environ | {
-            "LYKTA_DATA_DIR": str(self.data_dir),
+        settings = {
             "LYKTA_FOLLOWUP_ATTEMPTS_PER_MINUTE": str(FOLLOWUP_ATTEMPTS_PER_MINUTE),
             "LYKTA_REPLY_CODE_CONCURRENCY": "1",
             "LYKTA_BODY_IDLE_SECONDS": str(BODY_IDLE_SECONDS),
             "LYKTA_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
         }
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            lykta_environment(self.data_dir, settings=settings), workdir / "server.log", cwd=workdir
+        )
         self.accounts: dict[str, Any] = {}
         self.totp_steps: dict[str, int] = {}
 
     def start(self) -> None:
-        for command in (["init"], ["demo", "--accounts-json", str(self.accounts_path)]):
-            done = subprocess.run(
-                [*lykta_command(), *command],
-                env=self.environ,
-                cwd=self.workdir,
-                capture_output=True,
-                text=True,
-            )
-            assert done.returncode == 0, f"lykta {command[0]}: {done.stdout}{done.stderr}"
-        self.accounts = json.loads(self.accounts_path.read_text())
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*lykta_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=self.environ,
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"lykta serve exited with {self.process.returncode}:\n{self.log()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"lykta serve did not answer within {STARTUP_SECONDS} s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        if not self.starts:  # the instance is set up once, before the first start
+            self.accounts = set_up_instance(self.environ, self.workdir)
+        super().start()
 
     def let_the_rate_window_pass(self) -> None:
         """What a minute does to the reply-code budget, without waiting for it: this window's count becomes

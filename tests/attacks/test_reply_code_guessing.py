@@ -92,4 +92,4 @@ def test_a_flood_of_guesses_is_capped_and_a_real_code_still_opens(live: LiveLykt
         opened = tipster.post("/sv/followup", data={"reply_code": code, "csrf": token})
         assert opened.status_code == 200 and opened.url.path == "/sv/mailbox"
         assert case_number in opened.text and ANSWERS["what"] in opened.text
-    assert live.alive(), live.log()
+    assert live.alive(), live.output()

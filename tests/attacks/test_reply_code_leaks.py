@@ -62,7 +62,7 @@ def contains_code(text: str, code: str) -> bool:
 
 def test_a_reply_code_is_in_no_url_link_referer_or_log(live: LiveLykta, recorder: Recorder) -> None:
     live.let_the_rate_window_pass()
-    log_start = len(live.log())
+    log_start = len(live.output())
     with recorded_browser(live, recorder) as resident:
         code, case_number = send_tip(
             resident, "sv", {**ANSWERS, "category": "other"}, [("b.bin", b"B" * 3000)]
@@ -125,6 +125,6 @@ def test_a_reply_code_is_in_no_url_link_referer_or_log(live: LiveLykta, recorder
         for meta in re.findall(r"<meta[^>]*>", html):
             assert "referrer" not in meta or "no-referrer" in meta, (where, meta)
 
-    log = live.log()[log_start:]
+    log = live.output()[log_start:]
     assert "POST /{lang:lang}/followup" in log  # the access log is in the captured output ...
     assert not contains_code(log, code)  # ... and the code is nowhere in it, in any spelling

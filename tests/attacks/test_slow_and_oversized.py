@@ -106,7 +106,7 @@ def nothing_stored(live: LiveLykta) -> Iterator[None]:
     before = stored(live)
     yield
     assert stored(live) == before
-    assert live.alive(), live.log()
+    assert live.alive(), live.output()
 
 
 def test_a_body_over_the_limit_with_a_length_is_refused(live: LiveLykta, nothing_stored: None) -> None:
