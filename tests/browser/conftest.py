@@ -9,22 +9,17 @@ Screenshots and axe reports go to LYKTA_ARTIFACTS_DIR (default `test-artifacts/`
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
 from tests.browser.pages import LiveServer, RequestGuard
+from tests.live_server import Server, lykta_environment, set_up_instance
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LYKTA_CHROMIUM", "/usr/bin/chromium")
@@ -36,7 +31,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-STARTUP_SECONDS = 60
 
 
 @pytest.fixture(scope="session")
@@ -46,82 +40,24 @@ def artifacts_dir() -> Path:
     return path
 
 
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _lykta_command() -> list[str]:
-    """The `lykta` script installed next to this Python (the venv's), else the module behind it."""
-    lykta = Path(sys.executable).with_name("lykta")
-    return [str(lykta)] if lykta.exists() else [sys.executable, "-c", "from portal.cli import main; main()"]
-
-
-def _lykta(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run([*_lykta_command(), *args], env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"lykta {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Iterator[LiveServer]:
-    """`lykta serve` with a fresh data directory and the demo network, stopped after the session."""
-    data_dir = tmp_path_factory.mktemp("lykta-live")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("LYKTA_") or key == "LYKTA_ARTIFACTS_DIR"
-    }
-    env["LYKTA_DATA_DIR"] = str(data_dir / "var")
-    accounts_json = data_dir / "demo-accounts.json"
-    _lykta("init", env=env)
-    _lykta("demo", "--accounts-json", str(accounts_json), env=env)
-    port = _free_loopback_port()
+    """`lykta serve` (tests/live_server.py) with a fresh data directory and the demo network, stopped after
+    the session."""
+    workdir = tmp_path_factory.mktemp("lykta-live")
+    environ = lykta_environment(workdir / "var")
+    accounts = set_up_instance(environ, workdir)
     # One log per pytest-xdist worker: each worker runs a server of its own.
     log_path = artifacts_dir / f"server-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
-    with log_path.open("w") as log:
-        # One worker, as `lykta serve` defaults to: it sizes the Argon2id concurrency from the cores itself.
-        process = subprocess.Popen(
-            [*_lykta_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        server = LiveServer(
-            base_url=f"http://127.0.0.1:{port}",
-            accounts=json.loads(accounts_json.read_text()),
-            data_dir=data_dir / "var",
-            log_path=log_path,
-        )
-        try:
-            _wait_until_up(server, process)
-            yield server
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    # One worker, as `lykta serve` defaults to: it sizes the Argon2id concurrency from the cores itself.
+    server = Server(environ, log_path, cwd=workdir)
+    try:
+        server.start()
+        yield LiveServer(base_url=server.url, accounts=accounts, data_dir=workdir / "var", log_path=log_path)
+    finally:
+        server.stop()
     # A page that hid a server error behind a friendly message would pass the test that saw it.
-    assert "Traceback" not in log_path.read_text(), f"the server logged an error, see {log_path}"
-
-
-def _wait_until_up(server: LiveServer, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = server.log_path.read_text()
-            raise RuntimeError(f"lykta serve exited with {process.returncode}:\n{log}")
-        try:
-            if httpx.get(f"{server.base_url}/healthz", timeout=1).text == "ok":
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    log = server.log_path.read_text()
-    raise RuntimeError(f"lykta serve did not answer within {STARTUP_SECONDS} s:\n{log}")
+    assert "Traceback" not in server.output(), f"the server logged an error, see {log_path}"
 
 
 @pytest.fixture(scope="session")
