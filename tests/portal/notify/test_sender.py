@@ -7,11 +7,13 @@ a server without STARTTLS or with an untrusted certificate gets nothing at all.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import select
 from starlette.testclient import TestClient
@@ -77,30 +79,47 @@ def send_due(services: Services, port: int, ca_file: Path, **options: Any) -> se
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class MailServer:
+    """The test mail server (STARTTLS, a certificate from the test CA) and the sender pointed at it."""
+
+    services: Services
+    recorder: Recorder
+    port: int
+    ca_file: Path
+
+    def send_due(self, **options: Any) -> sender.Report:
+        return send_due(self.services, self.port, self.ca_file, **options)
+
+
+@pytest.fixture
+def mail(
+    services: Services, smtp_server: tuple[Recorder, int], smtp_certificates: Certificates
+) -> MailServer:
+    recorder, port = smtp_server
+    return MailServer(services, recorder, port, smtp_certificates.ca_file)
+
+
 def rows(engine: Engine) -> list[Notification]:
     with session_scope(engine) as db:
         return list(db.exec(select(Notification).order_by(Notification.id)))  # type: ignore[arg-type]
 
 
 def test_each_event_mails_each_wanting_member_once_and_no_content(
-    client: TestClient,
-    services: Services,
-    smtp_server: tuple[Recorder, int],
-    smtp_certificates: Certificates,
+    client: TestClient, services: Services, mail: MailServer
 ) -> None:
-    recorder, port = smtp_server
     choose(services, SARA, mode=EACH, email="sara@pax.example")
     choose(services, KARIN, mode=EACH, email="karin@pax.example")
     choose(services, ERIK, mode=EACH, email="erik@polisen.example")  # not a member of the tip's desk
     reply_code, case_number = send_canary_tip(client)
 
-    report = send_due(services, port, smtp_certificates.ca_file)
+    report = mail.send_due()
     assert (report.sent, report.retrying, report.failed) == (2, 0, 0)
-    assert sorted(r for item in recorder.received for r in item.rcpt_tos) == [
+    assert sorted(r for item in mail.recorder.received for r in item.rcpt_tos) == [
         "karin@pax.example",
         "sara@pax.example",
     ]
-    for item in recorder.received:
+    for item in mail.recorder.received:
         assert item.tls  # the whole conversation after EHLO went over TLS
         message = item.message
         assert message["From"] == SENDER
@@ -109,15 +128,15 @@ def test_each_event_mails_each_wanting_member_once_and_no_content(
         assert case_number in item.text()
         assert "https://lykta.example/staff/" in item.text()
     # Nothing more to send: each event is mailed once.
-    assert send_due(services, port, smtp_certificates.ca_file).sent == 0
-    assert len(recorder.received) == 2
+    assert mail.send_due().sent == 0
+    assert len(mail.recorder.received) == 2
 
     tipster_writes(client, reply_code, f"Mer information: {CANARIES[5]}")
-    assert send_due(services, port, smtp_certificates.ca_file).sent == 2
-    assert len(recorder.received) == 4
-    assert all(case_number in item.message["Subject"] for item in recorder.received[2:])
+    assert mail.send_due().sent == 2
+    assert len(mail.recorder.received) == 4
+    assert all(case_number in item.message["Subject"] for item in mail.recorder.received[2:])
 
-    everything = recorder.everything()
+    everything = mail.recorder.everything()
     for canary in CANARIES:
         assert canary.encode() not in everything
         assert canary.lower().encode() not in everything.lower()
@@ -126,16 +145,12 @@ def test_each_event_mails_each_wanting_member_once_and_no_content(
 
 
 def test_the_mail_is_in_the_staff_members_language(
-    client: TestClient,
-    services: Services,
-    smtp_server: tuple[Recorder, int],
-    smtp_certificates: Certificates,
+    client: TestClient, services: Services, mail: MailServer
 ) -> None:
     from portal.accounts.models import StaffAccount
     from portal.i18n import STAFF_DOMAIN, load_all
     from portal.notify.letters import SUBJECTS
 
-    recorder, port = smtp_server
     staff_id = choose(services, SARA, mode=EACH)
     with session_scope(services.engine) as db:
         account = db.get(StaffAccount, staff_id)
@@ -143,8 +158,8 @@ def test_the_mail_is_in_the_staff_members_language(
         account.language = "fi"
         db.add(account)
     send_canary_tip(client)
-    send_due(services, port, smtp_certificates.ca_file)
-    [item] = recorder.received
+    mail.send_due()
+    [item] = mail.recorder.received
     assert item.message["Content-Language"] == "fi"
     with session_scope(services.engine) as db:
         desk = db.exec(select(Desk).where(Desk.code == "pax-ragnhild-bedomning")).one()
@@ -153,32 +168,22 @@ def test_the_mail_is_in_the_staff_members_language(
     assert item.message["Subject"] == expected
 
 
-def test_people_who_switch_off_get_nothing(
-    client: TestClient,
-    services: Services,
-    smtp_server: tuple[Recorder, int],
-    smtp_certificates: Certificates,
-) -> None:
-    recorder, port = smtp_server
+def test_people_who_switch_off_get_nothing(client: TestClient, services: Services, mail: MailServer) -> None:
     choose(services, SARA, mode=EACH)
     choose(services, KARIN, mode=OFF)
     send_canary_tip(client)
     assert [row.staff_id for row in rows(services.engine)] == [choose(services, SARA, mode=EACH)]
     choose(services, SARA, mode=OFF)  # changed her mind before the sender ran
-    report = send_due(services, port, smtp_certificates.ca_file)
+    report = mail.send_due()
     assert (report.sent, report.dropped) == (0, 1)
-    assert recorder.received == [] and recorder.mail_commands == []
+    assert mail.recorder.received == [] and mail.recorder.mail_commands == []
 
 
 def test_someone_who_left_the_desk_is_not_told_its_new_cases(
-    client: TestClient,
-    services: Services,
-    smtp_server: tuple[Recorder, int],
-    smtp_certificates: Certificates,
+    client: TestClient, services: Services, mail: MailServer
 ) -> None:
     from portal.accounts.models import DeskMembership
 
-    recorder, port = smtp_server
     sara = choose(services, SARA, mode=EACH, email="sara@pax.example")
     choose(services, KARIN, mode=EACH, email="karin@pax.example")
     send_canary_tip(client)
@@ -187,19 +192,15 @@ def test_someone_who_left_the_desk_is_not_told_its_new_cases(
         membership = db.get(DeskMembership, (row.desk_id, sara))
         assert membership is not None
         db.delete(membership)  # removed from the desk before the sender ran
-    report = send_due(services, port, smtp_certificates.ca_file)
+    report = mail.send_due()
     assert (report.sent, report.dropped) == (1, 1)
-    assert [item.rcpt_tos for item in recorder.received] == [["karin@pax.example"]]
-    assert b"sara@pax.example" not in recorder.everything()
+    assert [item.rcpt_tos for item in mail.recorder.received] == [["karin@pax.example"]]
+    assert b"sara@pax.example" not in mail.recorder.everything()
 
 
 def test_a_daily_digest_groups_the_days_events(
-    client: TestClient,
-    services: Services,
-    smtp_server: tuple[Recorder, int],
-    smtp_certificates: Certificates,
+    client: TestClient, services: Services, mail: MailServer
 ) -> None:
-    recorder, port = smtp_server
     choose(services, SARA, mode=DIGEST, email="sara@pax.example")
     choose(services, KARIN, mode=EACH, email="karin@pax.example")
     first_code, first_case = send_canary_tip(client)
@@ -207,13 +208,13 @@ def test_a_daily_digest_groups_the_days_events(
     tipster_writes(client, first_code, CANARIES[5])
 
     # Before the next digest morning: Karin has her three e-mails, Sara nothing yet.
-    report = send_due(services, port, smtp_certificates.ca_file)
+    report = mail.send_due()
     assert report.sent == 3
-    assert {r for item in recorder.received for r in item.rcpt_tos} == {"karin@pax.example"}
+    assert {r for item in mail.recorder.received for r in item.rcpt_tos} == {"karin@pax.example"}
 
     morning = sender.last_digest_time(utcnow()) + datetime.timedelta(days=1, minutes=5)
-    assert send_due(services, port, smtp_certificates.ca_file, now=morning).sent == 1
-    digest = recorder.received[-1]
+    assert mail.send_due(now=morning).sent == 1
+    digest = mail.recorder.received[-1]
     assert digest.rcpt_tos == ["sara@pax.example"]
     text = digest.text()
     assert first_case in text and second_case in text
@@ -222,27 +223,23 @@ def test_a_daily_digest_groups_the_days_events(
     # One digest a day: the same morning again sends nothing, even with a new event.
     send_canary_tip(client)
     later = morning + datetime.timedelta(hours=2)
-    report = send_due(services, port, smtp_certificates.ca_file, now=later)
-    assert {r for item in recorder.received[4:] for r in item.rcpt_tos} == {"karin@pax.example"}
+    report = mail.send_due(now=later)
+    assert {r for item in mail.recorder.received[4:] for r in item.rcpt_tos} == {"karin@pax.example"}
     assert report.sent == 1
-    everything = recorder.everything()
+    everything = mail.recorder.everything()
     assert not any(canary.encode() in everything for canary in CANARIES)
 
 
 def test_a_refusing_server_is_retried_then_the_failure_is_recorded(
-    client: TestClient,
-    services: Services,
-    smtp_server: tuple[Recorder, int],
-    smtp_certificates: Certificates,
+    client: TestClient, services: Services, mail: MailServer
 ) -> None:
-    recorder, port = smtp_server
-    recorder.data_reply = "554 5.7.1 Message refused"
+    mail.recorder.data_reply = "554 5.7.1 Message refused"
     choose(services, SARA, mode=EACH)
     send_canary_tip(client)
     now = utcnow()
     seen_pauses = []
     for attempt in range(1, 4):
-        report = send_due(services, port, smtp_certificates.ca_file, now=now, max_attempts=3)
+        report = mail.send_due(now=now, max_attempts=3)
         [row] = rows(services.engine)
         assert row.attempts == attempt
         assert row.last_error == "SMTPDataError"
@@ -250,16 +247,16 @@ def test_a_refusing_server_is_retried_then_the_failure_is_recorded(
             assert (row.status, report.retrying) == (PENDING, 1)
             seen_pauses.append(row.next_attempt_at - now)
             # Not due again before its pause is over.
-            assert send_due(services, port, smtp_certificates.ca_file, now=now, max_attempts=3).retrying == 0
+            assert mail.send_due(now=now, max_attempts=3).retrying == 0
             now = row.next_attempt_at
         else:
             assert (row.status, report.failed) == (FAILED, 1)
     assert seen_pauses == [sender.pause_after(1), sender.pause_after(2)]
     assert seen_pauses[1] > seen_pauses[0]
-    assert recorder.received == []
+    assert mail.recorder.received == []
     # Failed for good: later rounds leave it alone.
     much_later = now + datetime.timedelta(days=3)
-    assert send_due(services, port, smtp_certificates.ca_file, now=much_later).failed == 0
+    assert mail.send_due(now=much_later).failed == 0
 
 
 def test_a_server_that_is_down_is_retried_until_it_is_back(
@@ -306,12 +303,8 @@ def test_a_certificate_from_another_ca_is_refused(
 
 
 def test_two_senders_at_once_send_each_notification_once(
-    client: TestClient,
-    services: Services,
-    smtp_server: tuple[Recorder, int],
-    smtp_certificates: Certificates,
+    client: TestClient, services: Services, mail: MailServer
 ) -> None:
-    recorder, port = smtp_server
     sara = choose(services, SARA, mode=EACH)
     choose(services, KARIN, mode=EACH)
     send_canary_tip(client)
@@ -329,7 +322,7 @@ def test_two_senders_at_once_send_each_notification_once(
         try:
             start.wait()
             while True:
-                report = send_due(services, port, smtp_certificates.ca_file, batch=3)
+                report = mail.send_due(batch=3)
                 reports.append(report)
                 if report.sent == 0:
                     return
@@ -342,11 +335,11 @@ def test_two_senders_at_once_send_each_notification_once(
     for thread in threads:
         thread.join()
     assert errors == []
-    assert len(recorder.received) == total
+    assert len(mail.recorder.received) == total
     assert sum(report.sent for report in reports) == total
     assert [row.status for row in rows(services.engine)] == [SENT] * total
     assert all(row.attempts == 1 for row in rows(services.engine))
-    message_ids = {item.message["Message-ID"] for item in recorder.received}
+    message_ids = {item.message["Message-ID"] for item in mail.recorder.received}
     assert len(message_ids) == total
 
 
