@@ -64,6 +64,25 @@ def lead(demo_accounts: dict[str, Any]) -> dict[str, Any]:
     return next(a for a in demo_accounts["accounts"] if a["role"] == "desk-lead" and DESK in a["desks"])
 
 
+def officer_picks_canned_reply(
+    client: TestClient, demo_accounts: dict[str, Any], language: str, option_text: str
+) -> tuple[str, str]:
+    """A resident sends the desk a tip in `language`; an officer of the desk opens it and picks the canned
+    reply whose option starts with `option_text` (as it stands in the page's HTML). The tip page, and the
+    page with the reply drafted."""
+    send_tip(client, language, {**ANSWERS, "category": "other"}, [])
+    officer = next(a for a in demo_accounts["accounts"] if a["role"] == "officer" and DESK in a["desks"])
+    with TestClient(client.app, base_url="http://testserver") as officer_browser:
+        inbox = staff_login(officer_browser, officer).text
+        tip_url = re.search(r'href="(/staff/tips/[0-9a-f]{32})"', inbox)
+        assert tip_url
+        tip_page = officer_browser.get(tip_url.group(1)).text
+        option = re.search(rf'<option value="(\d+)">{re.escape(option_text)}', tip_page)
+        assert option, option_text
+        drafted = officer_browser.get(f"{tip_url.group(1)}?canned={option.group(1)}").text
+    return tip_page, drafted
+
+
 def a_key(services: Services, desk: int) -> str:
     with session_scope(services.engine) as db:
         return db.exec(select(CannedReply.key).where(CannedReply.desk_id == desk)).first() or ""
@@ -210,18 +229,8 @@ def test_a_lead_writes_translates_and_deletes_a_reply(
         }
 
     # An officer answering a Polish tip finds it; then the Polish version goes, then the whole reply.
-    _code, _case_number = send_tip(client, "pl", {**ANSWERS, "category": "other"}, [])
-    officer = next(a for a in demo_accounts["accounts"] if a["role"] == "officer" and DESK in a["desks"])
-    with TestClient(client.app, base_url="http://testserver") as officer_browser:
-        inbox = staff_login(officer_browser, officer).text
-        tip_url = re.search(r'href="(/staff/tips/[0-9a-f]{32})"', inbox)
-        assert tip_url
-        tip_page = officer_browser.get(tip_url.group(1)).text
-        option = re.search(r'<option value="(\d+)">Dzięki</option>', tip_page)
-        assert option
-        assert (
-            "Dziękujemy bardzo." in officer_browser.get(f"{tip_url.group(1)}?canned={option.group(1)}").text
-        )
+    _tip_page, drafted = officer_picks_canned_reply(client, demo_accounts, "pl", "Dzięki</option>")
+    assert "Dziękujemy bardzo." in drafted
 
     page = client.get(action).text
     deleted = client.post(f"{action}/delete", data={"csrf": form_token(page, f"{action}/delete")})
@@ -392,16 +401,7 @@ def test_markup_in_a_reply_is_shown_inert(
     listing = client.get(f"/staff/desks/{desk}/canned").text
     key = a_key_with_title(services, HOSTILE)
     translating = client.get(f"/staff/desks/{desk}/canned/{key}/sv").text  # shows the English version
-    _code, _case_number = send_tip(client, "en", {**ANSWERS, "category": "other"}, [])
-    officer = next(a for a in demo_accounts["accounts"] if a["role"] == "officer" and DESK in a["desks"])
-    with TestClient(client.app, base_url="http://testserver") as officer_browser:
-        inbox = staff_login(officer_browser, officer).text
-        tip_url = re.search(r'href="(/staff/tips/[0-9a-f]{32})"', inbox)
-        assert tip_url
-        tip_page = officer_browser.get(tip_url.group(1)).text
-        option = re.search(r'<option value="(\d+)">&lt;script&gt;', tip_page)
-        assert option
-        drafted = officer_browser.get(f"{tip_url.group(1)}?canned={option.group(1)}").text
+    tip_page, drafted = officer_picks_canned_reply(client, demo_accounts, "en", "&lt;script&gt;")
     for page_html in (edit_page, listing, translating, tip_page, drafted):
         assert "<script>alert" not in page_html and "<img src=x" not in page_html
         assert 'href="javascript:' not in page_html
