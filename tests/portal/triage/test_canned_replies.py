@@ -64,6 +64,13 @@ def lead(demo_accounts: dict[str, Any]) -> dict[str, Any]:
     return next(a for a in demo_accounts["accounts"] if a["role"] == "desk-lead" and DESK in a["desks"])
 
 
+def lead_opens_the_list(client: TestClient, demo_accounts: dict[str, Any], desk: int) -> str:
+    """The desk's lead logs in and opens the desk's canned replies: the token of the form for a new one."""
+    staff_login(client, lead(demo_accounts))
+    path = f"/staff/desks/{desk}/canned"
+    return form_token(client.get(path).text, path)
+
+
 def officer_picks_canned_reply(
     client: TestClient, demo_accounts: dict[str, Any], language: str, option_text: str
 ) -> tuple[str, str]:
@@ -267,9 +274,7 @@ def test_every_post_needs_its_form_token(
 ) -> None:
     desk = desk_id(services, DESK)
     key = a_key(services, desk)
-    staff_login(client, lead(demo_accounts))
-    listing = client.get(f"/staff/desks/{desk}/canned").text
-    wrong_purpose = form_token(listing, f"/staff/desks/{desk}/canned")  # a create token
+    wrong_purpose = lead_opens_the_list(client, demo_accounts, desk)  # a create token
     before = state(services)
     for method, path in routes(desk, key):
         if method == "GET":
@@ -314,12 +319,11 @@ def test_bad_input_gets_a_clear_error_and_stores_nothing(
     message: str,
 ) -> None:
     desk = desk_id(services, DESK)
-    staff_login(client, lead(demo_accounts))
-    listing = client.get(f"/staff/desks/{desk}/canned").text
+    token = lead_opens_the_list(client, demo_accounts, desk)
     limit = {canned.ERROR_TITLE: canned.MAX_TITLE, canned.ERROR_BODY: canned.MAX_BODY}.get(message)
     assert canned.MAX_TITLE == 200 and canned.MAX_BODY == 5000  # the limits of the CannedReply columns
     before = state(services)
-    data = {"language": "sv", **fields, "csrf": form_token(listing, f"/staff/desks/{desk}/canned")}
+    data = {"language": "sv", **fields, "csrf": token}
     response = client.post(f"/staff/desks/{desk}/canned", data=data)
     assert response.status_code == 400
     assert said(services, message, limit=limit) in response.text
@@ -339,9 +343,7 @@ def test_limits_are_exact_and_unreadable_forms_are_refused(
     client: TestClient, services: Services, demo_accounts: dict[str, Any]
 ) -> None:
     desk = desk_id(services, DESK)
-    staff_login(client, lead(demo_accounts))
-    listing = client.get(f"/staff/desks/{desk}/canned").text
-    token = form_token(listing, f"/staff/desks/{desk}/canned")
+    token = lead_opens_the_list(client, demo_accounts, desk)
     data = {"csrf": token, "language": "ti", "title": "ት" * 200, "body": "ሰ" * 5000}
     assert client.post(f"/staff/desks/{desk}/canned", data=data).status_code == 200
     before = state(services)
@@ -389,14 +391,8 @@ def test_markup_in_a_reply_is_shown_inert(
     client: TestClient, services: Services, demo_accounts: dict[str, Any]
 ) -> None:
     desk = desk_id(services, DESK)
-    staff_login(client, lead(demo_accounts))
-    listing = client.get(f"/staff/desks/{desk}/canned").text
-    data = {
-        "csrf": form_token(listing, f"/staff/desks/{desk}/canned"),
-        "language": "en",
-        "title": HOSTILE,
-        "body": HOSTILE,
-    }
+    token = lead_opens_the_list(client, demo_accounts, desk)
+    data = {"csrf": token, "language": "en", "title": HOSTILE, "body": HOSTILE}
     edit_page = client.post(f"/staff/desks/{desk}/canned", data=data).text
     listing = client.get(f"/staff/desks/{desk}/canned").text
     key = a_key_with_title(services, HOSTILE)
