@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -211,15 +212,29 @@ def build_services(settings: Settings) -> Services:
     return services
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
-    """Lykta in one process: the back office at `/staff/`, the resident side at `/`."""
+PARTS = ("resident", "staff")
+
+
+def create_app(
+    settings: Settings, *, services: Services | None = None, parts: Sequence[str] = PARTS
+) -> Starlette:
+    """Lykta in one process: the back office at `/staff/`, the resident side at `/`; or only one of them
+    (`parts`), so that what the onion service or the internet reaches holds no back office at all."""
+    unknown = set(parts) - set(PARTS)
+    if unknown or not parts:
+        raise ValueError(f"parts must be some of {PARTS}, not {sorted(unknown) or 'none'}")
     logging.getLogger("lykta.access").setLevel(logging.INFO)
     services = services or build_services(settings)
+    routes: list[Route | Mount] = []
+    if "staff" in parts:
+        routes.append(Mount("/staff", app=create_staff_app(settings, services=services)))
+    if "resident" in parts:
+        routes.append(Mount("", app=create_resident_app(settings, services=services)))
+    else:
+        # The back office's pages use the same style sheet and fonts, served by the resident app otherwise.
+        routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
     app = Starlette(
-        routes=[
-            Mount("/staff", app=create_staff_app(settings, services=services)),
-            Mount("", app=create_resident_app(settings, services=services)),
-        ],
+        routes=routes,
         # A path neither mount matches (a decoded newline: a Mount's pattern stops at one) is answered
         # here, by Starlette's plain 404: it gets the same headers as every other response (no
         # Onion-Location: the back office must not get one, and the mounts add it where it belongs).

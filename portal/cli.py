@@ -85,7 +85,15 @@ def demo(accounts_json: Path | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--part",
+    type=click.Choice(["all", "resident", "staff"]),
+    default="all",
+    show_default=True,
+    help="Serve both parts, only the resident side (for the onion service or the internet), or only the "
+    "back office under /staff/ (for an internal address).",
+)
+def serve(host: str, port: int, workers: int, part: str) -> None:
     """Serve Lykta. The access log holds no client address, user agent or referrer."""
     import uvicorn
 
@@ -97,9 +105,10 @@ def serve(host: str, port: int, workers: int) -> None:
     os.environ.setdefault("LYKTA_REPLY_CODE_CONCURRENCY", str(max(1, (os.cpu_count() or 1) // workers)))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     shown_host = f"[{host}]" if ":" in host else host
-    click.echo(f"Lykta is running: open http://{shown_host}:{port}/")
+    path = "staff/" if part == "staff" else ""
+    click.echo(f"Lykta is running: open http://{shown_host}:{port}/{path}")
     uvicorn.run(
-        "portal.asgi:app_from_environment",
+        {"all": "portal.asgi:app_from_environment"}.get(part, f"portal.asgi:{part}_app_from_environment"),
         factory=True,
         host=host,
         port=port,

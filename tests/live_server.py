@@ -127,8 +127,11 @@ class Server:
     appends, after a marker line.
     """
 
-    def __init__(self, environ: Mapping[str, str], log_path: Path, *, cwd: Path, workers: int = 1) -> None:
+    def __init__(
+        self, environ: Mapping[str, str], log_path: Path, *, cwd: Path, workers: int = 1, part: str = "all"
+    ) -> None:
         self.environ, self.log_path, self.cwd, self.workers = dict(environ), log_path, cwd, workers
+        self.part = part  # `lykta serve --part`: all, resident or staff
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -140,7 +143,16 @@ class Server:
 
     def spawn(self) -> None:
         """Start the process without waiting for it to answer (several servers may then start at once)."""
-        command = [*lykta_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [
+            *lykta_command(),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--part",
+            self.part,
+        ]
         with self.log_path.open("ab" if self.starts else "wb") as log:
             if self.starts:
                 log.write(f"--- start {self.starts + 1}\n".encode())
@@ -163,7 +175,8 @@ class Server:
             if self.process.poll() is not None:
                 pytest.fail(f"lykta serve exited with {self.process.returncode}:\n{self.output()}")
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                healthz = "/staff/healthz" if self.part == "staff" else "/healthz"
+                if httpx.get(f"{self.url}{healthz}", timeout=5).status_code == 200:
                     return
             time.sleep(0.1)
         pytest.fail(f"lykta serve did not answer within {timeout} s:\n{self.output()}")

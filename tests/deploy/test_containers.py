@@ -78,7 +78,7 @@ def test_compose_accepts_the_file_and_wires_app_database_and_tor(tmp_path: Path)
     assert checked.returncode == 0, checked.stderr
     config = yaml.safe_load(checked.stdout)
     services = config["services"]
-    assert set(services) == {"db", "lykta", "notify", "tor"}
+    assert set(services) == {"db", "lykta", "lykta-onion", "notify", "tor"}
     assert services["db"]["environment"]["POSTGRES_PASSWORD"] == "0f1e2d3c4b5a"
     assert any(volume.startswith("pgdata:/var/lib/postgresql/data") for volume in services["db"]["volumes"])
     app = services["lykta"]
@@ -88,9 +88,15 @@ def test_compose_accepts_the_file_and_wires_app_database_and_tor(tmp_path: Path)
     assert app["read_only"] is True and app["cap_drop"] == ["ALL"]
     published = [str(port) for port in app["ports"]]
     assert published and all(port.startswith("127.0.0.1:") for port in published), published
-    address = app["networks"]["outside"]["ipv4_address"]
+    # The onion service reaches only a resident-side process: the back office is never offered over it.
+    onion = services["lykta-onion"]
+    assert onion["command"][-2:] == ["--part", "resident"] and "ports" not in onion
+    assert onion["environment"]["LYKTA_DATABASE_URL"] == app["environment"]["LYKTA_DATABASE_URL"]
+    assert onion["read_only"] is True and onion["cap_drop"] == ["ALL"]
+    address = onion["networks"]["outside"]["ipv4_address"]
     torrc = (DEPLOY / "tor" / "torrc-compose").read_text()
     assert f"HiddenServicePort 80 {address}:8000" in torrc
+    assert "lykta-onion" in services["tor"]["depends_on"]
     assert config["networks"]["backend"]["internal"] is True  # the database has no way out
     assert services["db"]["networks"] == {"backend": None}
     notify = services["notify"]
