@@ -60,13 +60,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -
     assert "Traceback" not in server.output(), f"the server logged an error, see {log_path}"
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main thread while it
+# is open, and any later test of the same worker that calls asyncio.run() would fail ("cannot be called
+# from a running event loop"). pytest closes it when a worker leaves tests/browser.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     yield launched
