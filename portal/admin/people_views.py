@@ -10,6 +10,7 @@ of its token is stored, so it cannot be shown again.
 
 from __future__ import annotations
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,6 +24,8 @@ from portal.admin.web import (
     administrator_post,
     done,
     render_admin,
+    show,
+    submit,
 )
 from portal.db import session_scope
 from portal.triage.web import Staff
@@ -71,36 +74,25 @@ def _staff_page(
 
 
 async def staff_list(request: Request) -> Response:
-    staff = await administrator(request)
-    if isinstance(staff, Response):
-        return staff
-    return _staff_page(request, staff)
+    return await show(request, _staff_page)
+
+
+def _invite(db: Session, form: AdminForm, staff: Staff) -> tuple[people.StaffRow, str]:
+    staff_id, token = people.invite(db, form, created_by=staff.id, actor=staff.actor)
+    return people.one(db, staff_id), token
 
 
 async def staff_invite(request: Request) -> Response:
-    checked = await administrator_post(request, "admin-invite")
-    if isinstance(checked, Response):
-        return checked
-    staff, form, csrf_ok = checked
-    values, chosen_desks = form.values(*INVITE_FIELDS), form.get_all("desks")
-    if not csrf_ok:
-        return _staff_page(
-            request, staff, status_code=400, error=ERROR_EXPIRED, values=values, chosen_desks=chosen_desks
-        )
-    try:
-        with session_scope(services(request).engine) as db:
-            staff_id, token = people.invite(db, form, created_by=staff.id, actor=staff.actor)
-            row = people.one(db, staff_id)
-    except admin.InvalidError as invalid:
-        return _staff_page(
-            request,
-            staff,
-            status_code=400,
-            error=ERROR_FIELDS,
-            errors=invalid.errors,
-            values=values,
-            chosen_desks=chosen_desks,
-        )
+    submitted = await submit(
+        request,
+        "admin-invite",
+        _staff_page,
+        _invite,
+        kept=lambda form: {"values": form.values(*INVITE_FIELDS), "chosen_desks": form.get_all("desks")},
+    )
+    if isinstance(submitted, Response):
+        return submitted
+    staff, (row, token) = submitted
     return render_admin(
         request,
         "staff/admin/enrol_link.html",

@@ -13,6 +13,8 @@ cannot either: they read tips only as counts).
 
 from __future__ import annotations
 
+import functools
+
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,6 +30,8 @@ from portal.admin.web import (
     administrator_post,
     done,
     render_admin,
+    show,
+    submit,
 )
 from portal.db import session_scope
 from portal.network.catalogue import CATEGORIES
@@ -92,27 +96,20 @@ def _organisations_page(
 
 
 async def organisations(request: Request) -> Response:
-    staff = await administrator(request)
-    if isinstance(staff, Response):
-        return staff
-    return _organisations_page(request, staff)
+    return await show(request, _organisations_page)
 
 
 async def organisation_create(request: Request) -> Response:
-    checked = await administrator_post(request, "admin-organisation")
-    if isinstance(checked, Response):
-        return checked
-    staff, form, csrf_ok = checked
-    values = form.values(*ORGANISATION_FIELDS)
-    if not csrf_ok:
-        return _organisations_page(request, staff, status_code=400, error=ERROR_EXPIRED, values=values)
-    try:
-        with session_scope(services(request).engine) as db:
-            organisation, sheet = admin.create_organisation(db, form, actor=staff.actor)
-    except admin.InvalidError as invalid:
-        return _organisations_page(
-            request, staff, status_code=400, error=ERROR_FIELDS, errors=invalid.errors, values=values
-        )
+    submitted = await submit(
+        request,
+        "admin-organisation",
+        _organisations_page,
+        lambda db, form, staff: admin.create_organisation(db, form, actor=staff.actor),
+        kept=lambda form: {"values": form.values(*ORGANISATION_FIELDS)},
+    )
+    if isinstance(submitted, Response):
+        return submitted
+    staff, (organisation, sheet) = submitted
     # Rendered as the answer to the POST itself, not after a redirect: there is no page to come back to,
     # because the private key exists only in this response (and the middleware marks it no-store).
     return render_admin(
@@ -147,28 +144,18 @@ def _municipalities_page(
 
 
 async def municipalities(request: Request) -> Response:
-    staff = await administrator(request)
-    if isinstance(staff, Response):
-        return staff
-    return _municipalities_page(request, staff)
+    return await show(request, _municipalities_page)
 
 
 async def municipality_create(request: Request) -> Response:
-    checked = await administrator_post(request, "admin-municipality")
-    if isinstance(checked, Response):
-        return checked
-    staff, form, csrf_ok = checked
-    values = form.values(*MUNICIPALITY_FIELDS)
-    if not csrf_ok:
-        return _municipalities_page(request, staff, status_code=400, error=ERROR_EXPIRED, values=values)
-    try:
-        with session_scope(services(request).engine) as db:
-            admin.create_municipality(db, form, actor=staff.actor)
-    except admin.InvalidError as invalid:
-        return _municipalities_page(
-            request, staff, status_code=400, error=ERROR_FIELDS, errors=invalid.errors, values=values
-        )
-    return done("municipalities", "municipality-created")
+    submitted = await submit(
+        request,
+        "admin-municipality",
+        _municipalities_page,
+        lambda db, form, staff: admin.create_municipality(db, form, actor=staff.actor),
+        kept=lambda form: {"values": form.values(*MUNICIPALITY_FIELDS)},
+    )
+    return submitted if isinstance(submitted, Response) else done("municipalities", "municipality-created")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -208,32 +195,25 @@ def _desks_page(request: Request, staff: Staff, *, status_code: int = 200, **con
 
 
 async def desks(request: Request) -> Response:
-    staff = await administrator(request)
-    if isinstance(staff, Response):
-        return staff
-    return _desks_page(request, staff)
+    return await show(request, _desks_page)
 
 
 async def desk_create(request: Request) -> Response:
-    checked = await administrator_post(request, "admin-desk")
-    if isinstance(checked, Response):
-        return checked
-    staff, form, csrf_ok = checked
-    values = form.values(*DESK_FIELDS)
-    if not csrf_ok:
-        return _desks_page(request, staff, status_code=400, error=ERROR_EXPIRED, values=values)
-    try:
-        with session_scope(services(request).engine) as db:
-            desk = admin.create_desk(db, form, actor=staff.actor)
-    except admin.InvalidError as invalid:
-        return _desks_page(
-            request, staff, status_code=400, error=ERROR_FIELDS, errors=invalid.errors, values=values
-        )
+    submitted = await submit(
+        request,
+        "admin-desk",
+        _desks_page,
+        lambda db, form, staff: admin.create_desk(db, form, actor=staff.actor),
+        kept=lambda form: {"values": form.values(*DESK_FIELDS)},
+    )
+    if isinstance(submitted, Response):
+        return submitted
+    _staff, desk = submitted
     return done(f"desks/{desk.id}", "desk-created")
 
 
 def _desk_page(
-    request: Request, staff: Staff, desk_id: int, *, status_code: int = 200, **context: object
+    request: Request, staff: Staff, *, desk_id: int, status_code: int = 200, **context: object
 ) -> Response:
     with session_scope(services(request).engine) as db:
         try:
@@ -266,31 +246,19 @@ def _desk_page(
 
 
 async def desk(request: Request) -> Response:
-    staff = await administrator(request)
-    if isinstance(staff, Response):
-        return staff
-    return _desk_page(request, staff, int(request.path_params["desk_id"]))
+    return await show(request, functools.partial(_desk_page, desk_id=int(request.path_params["desk_id"])))
 
 
 async def desk_update(request: Request) -> Response:
-    checked = await administrator_post(request, "admin-desk-edit")
-    if isinstance(checked, Response):
-        return checked
-    staff, form, csrf_ok = checked
     desk_id = int(request.path_params["desk_id"])
-    values = form.values(*DESK_EDIT_FIELDS)
-    if not csrf_ok:
-        return _desk_page(request, staff, desk_id, status_code=400, error=ERROR_EXPIRED, values=values)
-    try:
-        with session_scope(services(request).engine) as db:
-            admin.update_desk(db, desk_id, form, actor=staff.actor)
-    except admin.NotFoundError:
-        return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
-    except admin.InvalidError as invalid:
-        return _desk_page(
-            request, staff, desk_id, status_code=400, error=ERROR_FIELDS, errors=invalid.errors, values=values
-        )
-    return done(f"desks/{desk_id}", "desk-saved")
+    submitted = await submit(
+        request,
+        "admin-desk-edit",
+        functools.partial(_desk_page, desk_id=desk_id),
+        lambda db, form, staff: admin.update_desk(db, desk_id, form, actor=staff.actor),
+        kept=lambda form: {"values": form.values(*DESK_EDIT_FIELDS)},
+    )
+    return submitted if isinstance(submitted, Response) else done(f"desks/{desk_id}", "desk-saved")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ probes for it (not 403); a logged-out visitor is sent to the login page, as for 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from sqlmodel import Session
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -17,11 +19,13 @@ from starlette.responses import RedirectResponse, Response
 from portal.accounts.models import ROLES
 from portal.admin import routing
 from portal.admin.forms import AdminForm
-from portal.admin.services import KIND_LABELS
+from portal.admin.services import KIND_LABELS, InvalidError, NotFoundError
 from portal.csrf import CsrfError
+from portal.db import session_scope
 from portal.i18n import N_
 from portal.middleware import BodyTooLargeError
 from portal.triage.web import Staff, check_staff_csrf, current_staff, login_redirect, render_staff
+from portal.web import services
 
 ADMINISTRATOR = "administrator"
 ERROR_EXPIRED = N_("The form expired. Please try again.")
@@ -77,6 +81,46 @@ async def administrator_post(request: Request, purpose: str) -> tuple[Staff, Adm
     except CsrfError:
         return staff, form, False
     return staff, form, True
+
+
+# A section's page: (request, staff, *, status_code=..., **context) -> the rendered page.
+AdminPage = Callable[..., Response]
+Result = TypeVar("Result")
+
+
+async def show(request: Request, page: AdminPage) -> Response:
+    """GET: the page for an administrator; the login page or the 404 for everyone else."""
+    staff = await administrator(request)
+    return staff if isinstance(staff, Response) else page(request, staff)
+
+
+async def submit(
+    request: Request,
+    purpose: str,
+    page: AdminPage,
+    act: Callable[[Session, AdminForm, Staff], Result],
+    *,
+    kept: Callable[[AdminForm], dict[str, object]],
+) -> tuple[Staff, Result] | Response:
+    """POST: check the administrator and the form token, then `act` in one transaction.
+
+    An expired token or a refused form shows `page` again (400) with what `kept` takes from the form, so
+    nothing typed is lost and nothing is half-written; an unknown object gets the staff 404. Otherwise the
+    administrator and what `act` returned, for the view to answer with.
+    """
+    checked = await administrator_post(request, purpose)
+    if isinstance(checked, Response):
+        return checked
+    staff, form, csrf_ok = checked
+    if not csrf_ok:
+        return page(request, staff, status_code=400, error=ERROR_EXPIRED, **kept(form))
+    try:
+        with session_scope(services(request).engine) as db:
+            return staff, act(db, form, staff)
+    except NotFoundError:
+        return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
+    except InvalidError as invalid:
+        return page(request, staff, status_code=400, error=ERROR_FIELDS, errors=invalid.errors, **kept(form))
 
 
 def render_admin(
