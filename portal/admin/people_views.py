@@ -10,6 +10,9 @@ of its token is stored, so it cannot be shown again.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,10 +21,7 @@ from portal.admin import people
 from portal.admin import services as admin
 from portal.admin.forms import AdminForm, clean_id
 from portal.admin.web import (
-    ERROR_EXPIRED,
-    ERROR_FIELDS,
-    administrator,
-    administrator_post,
+    Result,
     done,
     render_admin,
     show,
@@ -104,7 +104,7 @@ async def staff_invite(request: Request) -> Response:
 
 
 def _member_page(
-    request: Request, staff: Staff, staff_id: int, *, status_code: int = 200, **context: object
+    request: Request, staff: Staff, *, staff_id: int, status_code: int = 200, **context: object
 ) -> Response:
     with session_scope(services(request).engine) as db:
         try:
@@ -128,64 +128,67 @@ def _member_page(
 
 
 async def staff_member(request: Request) -> Response:
-    staff = await administrator(request)
-    if isinstance(staff, Response):
-        return staff
-    return _member_page(request, staff, int(request.path_params["staff_id"]))
+    return await show(request, functools.partial(_member_page, staff_id=int(request.path_params["staff_id"])))
 
 
-async def _member_action(request: Request, purpose: str) -> tuple[Staff, AdminForm, int] | Response:
-    """The administrator, the form and the account id, or the page to answer with (CSRF failed)."""
-    checked = await administrator_post(request, purpose)
-    if isinstance(checked, Response):
-        return checked
-    staff, form, csrf_ok = checked
+async def _on_member(
+    request: Request, purpose: str, act: Callable[[Session, AdminForm, Staff, int], Result]
+) -> tuple[Staff, Result] | Response:
+    """Run `act` on the account the address names, as `submit` does; refusing to act on oneself is shown
+    on the account's page."""
     staff_id = int(request.path_params["staff_id"])
-    if not csrf_ok:
-        return _member_page(
-            request, staff, staff_id, status_code=400, error=ERROR_EXPIRED, values=form.values("role", "desk")
-        )
-    return staff, form, staff_id
+    return await submit(
+        request,
+        purpose,
+        functools.partial(_member_page, staff_id=staff_id),
+        lambda db, form, staff: act(db, form, staff, staff_id),
+        kept=lambda form: {"values": form.values("role", "desk")},
+        refused={people.NotYourselfError: people.ERROR_NOT_YOURSELF},
+    )
 
 
-def _member_done(staff_id: int, result: str) -> Response:
-    return done(f"staff/{staff_id}", result)
-
-
-async def _set_disabled(request: Request, *, disabled: bool) -> Response:
-    checked = await _member_action(request, "admin-disable" if disabled else "admin-enable")
-    if isinstance(checked, Response):
-        return checked
-    staff, _form, staff_id = checked
-    try:
-        with session_scope(services(request).engine) as db:
-            people.set_disabled(db, staff_id, disabled=disabled, by_staff_id=staff.id, actor=staff.actor)
-    except admin.NotFoundError:
-        return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
-    except people.NotYourselfError:
-        return _member_page(request, staff, staff_id, status_code=400, error=people.ERROR_NOT_YOURSELF)
-    return _member_done(staff_id, "disabled" if disabled else "enabled")
+async def _member_change(
+    request: Request, purpose: str, result: str, act: Callable[[Session, AdminForm, Staff, int], object]
+) -> Response:
+    """A change to the account; back to its page with `result` as the notice."""
+    changed = await _on_member(request, purpose, act)
+    if isinstance(changed, Response):
+        return changed
+    return done(f"staff/{request.path_params['staff_id']}", result)
 
 
 async def staff_disable(request: Request) -> Response:
-    return await _set_disabled(request, disabled=True)
+    return await _member_change(
+        request,
+        "admin-disable",
+        "disabled",
+        lambda db, _form, staff, staff_id: people.set_disabled(
+            db, staff_id, disabled=True, by_staff_id=staff.id, actor=staff.actor
+        ),
+    )
 
 
 async def staff_enable(request: Request) -> Response:
-    return await _set_disabled(request, disabled=False)
+    return await _member_change(
+        request,
+        "admin-enable",
+        "enabled",
+        lambda db, _form, staff, staff_id: people.set_disabled(
+            db, staff_id, disabled=False, by_staff_id=staff.id, actor=staff.actor
+        ),
+    )
+
+
+def _reset_totp(db: Session, _form: AdminForm, staff: Staff, staff_id: int) -> tuple[people.StaffRow, str]:
+    token = people.reset_totp(db, staff_id, by_staff_id=staff.id, actor=staff.actor)
+    return people.one(db, staff_id), token
 
 
 async def staff_reset_totp(request: Request) -> Response:
-    checked = await _member_action(request, "admin-reset-totp")
-    if isinstance(checked, Response):
-        return checked
-    staff, _form, staff_id = checked
-    try:
-        with session_scope(services(request).engine) as db:
-            token = people.reset_totp(db, staff_id, by_staff_id=staff.id, actor=staff.actor)
-            row = people.one(db, staff_id)
-    except admin.NotFoundError:
-        return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
+    reset = await _on_member(request, "admin-reset-totp", _reset_totp)
+    if isinstance(reset, Response):
+        return reset
+    staff, (row, token) = reset
     return render_admin(
         request,
         "staff/admin/enrol_link.html",
@@ -197,49 +200,29 @@ async def staff_reset_totp(request: Request) -> Response:
 
 
 async def staff_role(request: Request) -> Response:
-    checked = await _member_action(request, "admin-role")
-    if isinstance(checked, Response):
-        return checked
-    staff, form, staff_id = checked
-    try:
-        with session_scope(services(request).engine) as db:
-            people.change_role(db, staff_id, form, by_staff_id=staff.id, actor=staff.actor)
-    except admin.NotFoundError:
-        return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
-    except people.NotYourselfError:
-        return _member_page(request, staff, staff_id, status_code=400, error=people.ERROR_NOT_YOURSELF)
-    except admin.InvalidError as invalid:
-        return _member_page(
-            request, staff, staff_id, status_code=400, error=ERROR_FIELDS, errors=invalid.errors
-        )
-    return _member_done(staff_id, "role-changed")
+    return await _member_change(
+        request,
+        "admin-role",
+        "role-changed",
+        lambda db, form, staff, staff_id: people.change_role(
+            db, staff_id, form, by_staff_id=staff.id, actor=staff.actor
+        ),
+    )
 
 
 async def staff_desk_add(request: Request) -> Response:
-    checked = await _member_action(request, "admin-member")
-    if isinstance(checked, Response):
-        return checked
-    staff, form, staff_id = checked
-    try:
-        with session_scope(services(request).engine) as db:
-            people.add_membership(db, staff_id, form, actor=staff.actor)
-    except admin.NotFoundError:
-        return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
-    except admin.InvalidError as invalid:
-        return _member_page(
-            request, staff, staff_id, status_code=400, error=ERROR_FIELDS, errors=invalid.errors
-        )
-    return _member_done(staff_id, "member-added")
+    return await _member_change(
+        request,
+        "admin-member",
+        "member-added",
+        lambda db, form, staff, staff_id: people.add_membership(db, staff_id, form, actor=staff.actor),
+    )
 
 
 async def staff_desk_remove(request: Request) -> Response:
-    checked = await _member_action(request, "admin-member")
-    if isinstance(checked, Response):
-        return checked
-    staff, form, staff_id = checked
-    try:
-        with session_scope(services(request).engine) as db:
-            people.remove_membership(db, staff_id, form, actor=staff.actor)
-    except admin.NotFoundError:
-        return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
-    return _member_done(staff_id, "member-removed")
+    return await _member_change(
+        request,
+        "admin-member",
+        "member-removed",
+        lambda db, form, staff, staff_id: people.remove_membership(db, staff_id, form, actor=staff.actor),
+    )

@@ -29,6 +29,7 @@ from portal.admin.web import (
     administrator,
     administrator_post,
     done,
+    list_page,
     render_admin,
     show,
     submit,
@@ -79,20 +80,7 @@ async def nothing_here(request: Request) -> Response:
 # Organisations
 
 
-def _organisations_page(
-    request: Request, staff: Staff, *, status_code: int = 200, **context: object
-) -> Response:
-    with session_scope(services(request).engine) as db:
-        rows = admin.organisations(db)
-    return render_admin(
-        request,
-        "staff/admin/organisations.html",
-        staff=staff,
-        status_code=status_code,
-        purposes=("admin-organisation",),
-        rows=rows,
-        **context,
-    )
+_organisations_page = list_page("staff/admin/organisations.html", "admin-organisation", admin.organisations)
 
 
 async def organisations(request: Request) -> Response:
@@ -127,20 +115,9 @@ async def organisation_create(request: Request) -> Response:
 # Municipalities
 
 
-def _municipalities_page(
-    request: Request, staff: Staff, *, status_code: int = 200, **context: object
-) -> Response:
-    with session_scope(services(request).engine) as db:
-        rows = admin.municipalities(db)
-    return render_admin(
-        request,
-        "staff/admin/municipalities.html",
-        staff=staff,
-        status_code=status_code,
-        purposes=("admin-municipality",),
-        rows=rows,
-        **context,
-    )
+_municipalities_page = list_page(
+    "staff/admin/municipalities.html", "admin-municipality", admin.municipalities
+)
 
 
 async def municipalities(request: Request) -> Response:

@@ -7,7 +7,7 @@ probes for it (not 403); a logged-out visitor is sent to the login page, as for 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -88,6 +88,19 @@ AdminPage = Callable[..., Response]
 Result = TypeVar("Result")
 
 
+def list_page(template: str, purpose: str, rows_of: Callable[[Session], object]) -> AdminPage:
+    """The page of a section that lists its rows above the form that adds one (form token `purpose`)."""
+
+    def page(request: Request, staff: Staff, *, status_code: int = 200, **context: object) -> Response:
+        with session_scope(services(request).engine) as db:
+            rows = rows_of(db)
+        return render_admin(
+            request, template, staff=staff, status_code=status_code, purposes=(purpose,), rows=rows, **context
+        )
+
+    return page
+
+
 async def show(request: Request, page: AdminPage) -> Response:
     """GET: the page for an administrator; the login page or the 404 for everyone else."""
     staff = await administrator(request)
@@ -101,12 +114,14 @@ async def submit(
     act: Callable[[Session, AdminForm, Staff], Result],
     *,
     kept: Callable[[AdminForm], dict[str, object]],
+    refused: Mapping[type[Exception], str] | None = None,
 ) -> tuple[Staff, Result] | Response:
     """POST: check the administrator and the form token, then `act` in one transaction.
 
-    An expired token or a refused form shows `page` again (400) with what `kept` takes from the form, so
-    nothing typed is lost and nothing is half-written; an unknown object gets the staff 404. Otherwise the
-    administrator and what `act` returned, for the view to answer with.
+    An expired token, a refused form or one of the `refused` exceptions (shown with its message) shows
+    `page` again (400) with what `kept` takes from the form, so nothing typed is lost and nothing is
+    half-written; an unknown object gets the staff 404. Otherwise the administrator and what `act`
+    returned, for the view to answer with.
     """
     checked = await administrator_post(request, purpose)
     if isinstance(checked, Response):
@@ -121,6 +136,9 @@ async def submit(
         return render_admin(request, "staff/not_found.html", staff=staff, status_code=404)
     except InvalidError as invalid:
         return page(request, staff, status_code=400, error=ERROR_FIELDS, errors=invalid.errors, **kept(form))
+    except tuple(refused or ()) as refusal:
+        message = next(text for kind, text in (refused or {}).items() if isinstance(refusal, kind))
+        return page(request, staff, status_code=400, error=message, **kept(form))
 
 
 def render_admin(
