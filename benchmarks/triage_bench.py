@@ -84,6 +84,9 @@ from portal.triage import views
 from portal.triage.web import SESSION_COOKIE, SESSION_KIND, Staff, render_staff
 from portal.web import Services
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from submit_bench import machine_busy_seconds, postgres_backends, proc_cpu_seconds  # a sibling script
+
 DEFAULT_TIPS = 100_000
 BATCH = 1_000  # tips per insert transaction and per sealing task
 RUNS = 200  # per inbox scenario, and tips opened
@@ -166,23 +169,6 @@ def p50_p99(values: Sequence[float]) -> str:
 # --- who else used the machine ------------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of `pid` so far (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
-    with open("/proc/stat") as f:
-        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -190,19 +176,6 @@ def _children(pid: int) -> list[int]:
             for child in (task / "children").read_text().split():
                 found += [int(child), *_children(int(child))]
     return found
-
-
-def _postgres_backends(database: str) -> list[int]:
-    """The PostgreSQL server processes serving `database` (their title is `postgres: USER DB ...`)."""
-    wanted = f" {database} ".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                cmdline = (entry / "cmdline").read_bytes()
-                if cmdline.startswith(b"postgres: ") and wanted in cmdline:
-                    pids.append(int(entry.name))
-    return pids
 
 
 @dataclasses.dataclass
@@ -232,19 +205,19 @@ class CpuWatch:
     def _ours(self) -> dict[int, float]:
         pids = [os.getpid(), *_children(os.getpid())]
         if self.database:
-            pids += _postgres_backends(self.database)
-        return {pid: _cpu_seconds(pid) for pid in set(pids)}
+            pids += postgres_backends(self.database)
+        return {pid: proc_cpu_seconds(pid) for pid in set(pids)}
 
     @contextlib.contextmanager
     def section(self, name: str) -> Iterator[None]:
-        busy, ours, started = _machine_busy_seconds(), self._ours(), time.perf_counter()
+        busy, ours, started = machine_busy_seconds(), self._ours(), time.perf_counter()
         try:
             yield
         finally:
             wall = time.perf_counter() - started
             ours_after = self._ours()
             used = sum(cpu - ours.get(pid, 0.0) for pid, cpu in ours_after.items())
-            other = max(0.0, _machine_busy_seconds() - busy - used)
+            other = max(0.0, machine_busy_seconds() - busy - used)
             self.noise[name] = Noise(other / wall if wall > 0 else 0.0, os.getloadavg()[0])
 
 
